@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AttemptsConfig(AppConfig):
+    name = "proctorhub.attempts"
+    label = "attempts"

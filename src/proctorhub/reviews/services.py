@@ -1,0 +1,94 @@
+"""Apply a normalized review to an attempt: one transaction, attempt row locked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from proctorhub.attempts.lifecycle import ActedBy, apply_action, lock_attempt
+from proctorhub.attempts.statuses import Action, Actor, Status, find_transition
+from proctorhub.errors import Conflict
+from proctorhub.notifications.outbox import emit
+from proctorhub.providers.base import NormalizedReview
+from proctorhub.reviews.models import Review, ReviewComment
+from proctorhub.reviews.policy import decide
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Applied:
+    review: Review
+    duplicate: bool
+    old_status: str
+    new_status: str
+    note: str
+
+
+def payload_digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@transaction.atomic
+def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, raw: Any,
+                 by: ActedBy, reviewer=None) -> Applied:
+    """Upsert the attempt's one review, replace its comments, move the status by policy.
+
+    An identical re-delivery (same digest) changes nothing and emits nothing.
+    """
+    attempt = lock_attempt(attempt_id)
+    digest = payload_digest({"status": review.status, "raw": raw})
+    existing = Review.objects.filter(attempt=attempt).first()
+    old_status = attempt.status
+    if existing is not None and existing.payload_sha256 == digest:
+        return Applied(existing, True, old_status, old_status, "identical re-delivery: no change")
+    if existing is not None and not settings.CONFIG.reviews.get("allow_review_updates", True):
+        raise Conflict(f"attempt {attempt.pk} already has a review and review updates are "
+                       "disabled ([reviews] allow_review_updates = false)")
+    from_staff = by.actor in (Actor.REVIEWER, Actor.STAFF)
+    obj = existing or Review(attempt=attempt, attempt_code=attempt.attempt_code)
+    obj.provider, obj.status, obj.raw, obj.payload_sha256 = provider, review.status, raw, digest
+    obj.reviewed_by, obj.is_staff_review = reviewer, from_staff
+    obj._change_reason = f"{by.label} ({by.actor.value}) review {review.status}"
+    obj.save()
+    obj.comments.all().delete()
+    ReviewComment.objects.bulk_create(
+        ReviewComment(review=obj, start=c.start, stop=c.stop, duration=c.duration,
+                      comment=c.comment, status=c.status) for c in review.comments
+    )
+    note = _move_status(attempt, review.status, by, from_staff)
+    attempt.refresh_from_db(fields=["status"])
+    emit("review.received", {"attempt_id": attempt.pk, "attempt_code": attempt.attempt_code,
+                             "review_status": review.status, "provider": provider,
+                             "course_id": attempt.exam.course_id, "exam_id": attempt.exam_id},
+         attempt_id=attempt.pk, key=f"review.received:{attempt.pk}:{digest}")
+    if review.status == "suspicious" and not from_staff:
+        emit("support.suspicious_review",
+             {"attempt_id": attempt.pk, "course_id": attempt.exam.course_id,
+              "exam_id": attempt.exam_id, "review_status": review.status},
+             attempt_id=attempt.pk, key=f"support.suspicious_review:{attempt.pk}:{digest}")
+    return Applied(obj, False, old_status, attempt.status, note)
+
+
+def _move_status(attempt, review_status: str, by: ActedBy, from_staff: bool) -> str:
+    decision = decide(review_status, attempt, from_staff=from_staff)
+    if decision.action is None:
+        return decision.why
+    proctored = attempt.taking_as_proctored
+    if attempt.status in (Status.STARTED, Status.READY_TO_SUBMIT, Status.TIMED_OUT):
+        # A review that arrives before the learner submitted first submits the attempt.
+        apply_action(attempt.pk, Action.SUBMIT,
+                     ActedBy(Actor.PROVIDER, by.label) if by.actor == Actor.PROVIDER else
+                     ActedBy(Actor.SYSTEM, by.label), reason="review arrived before submission")
+        attempt.refresh_from_db(fields=["status"])
+    if find_transition(attempt.status, decision.action, by.actor, proctored=proctored) is None:
+        return (f"status unchanged: {decision.action.value} is not allowed from "
+                f"{attempt.status} for {by.actor.value}")
+    apply_action(attempt.pk, decision.action, by, reason=decision.why)
+    return decision.why

@@ -1,0 +1,52 @@
+"""The embedded background runner: drains the outbox and sweeps timed-out attempts.
+
+``proctorhub serve`` runs it in a thread of the server process (no broker needed on one machine);
+``proctorhub worker`` runs the same loop in the foreground.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+from proctorhub.attempts.services import sweep_timed_out
+from proctorhub.notifications.dispatch import drain
+
+log = logging.getLogger(__name__)
+
+
+def run_once(*, sweep: bool = True) -> dict[str, int]:
+    sent = drain()
+    counts = sweep_timed_out() if sweep else {}
+    return {"outbox_sent": sent, **counts}
+
+
+def run_forever(stop: threading.Event, *, poll_seconds: float = 1.0) -> None:
+    sweep_every = float(settings.CONFIG.attempts.get("sweep_interval_seconds", 30))
+    last_sweep = 0.0
+    while not stop.is_set():
+        close_old_connections()
+        try:
+            now = time.monotonic()
+            do_sweep = now - last_sweep >= sweep_every
+            result = run_once(sweep=do_sweep)
+            if do_sweep:
+                last_sweep = now
+            if any(result.values()):
+                log.info("background run", extra=result)
+        except Exception:  # noqa: BLE001 - the loop must survive a bad row or a database blip
+            log.exception("background runner iteration failed")
+        stop.wait(poll_seconds)
+    connections.close_all()
+
+
+def start_thread(poll_seconds: float = 1.0) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(stop,), kwargs={"poll_seconds": poll_seconds},
+                              name="proctorhub-runner", daemon=True)
+    thread.start()
+    return thread, stop
