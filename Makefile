@@ -1,0 +1,59 @@
+# proctorhub — the two commands a newcomer runs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+export PROCTORHUB_VAR_DIR ?= $(CURDIR)/var
+
+.PHONY: run test install dev lint lock clean help
+
+help:
+	@echo "make run   - install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
+	@echo "make test  - install dev deps, run the suite on SQLite, then on PostgreSQL"
+	@echo "make lint  - ruff"
+	@echo "make lock  - re-pin requirements/*.txt from pyproject.toml"
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "proctorhub needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python requirements/lock.txt pyproject.toml
+	$(BIN)/pip install -q -r requirements/lock.txt
+	$(BIN)/pip install -q --no-deps -e .
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed requirements/dev-lock.txt
+	$(BIN)/pip install -q -r requirements/dev-lock.txt
+	$(BIN)/pip install -q --no-deps -e .
+	@touch $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.dev-installed
+
+run: install
+	$(BIN)/proctorhub migrate --verbosity 0
+	$(BIN)/proctorhub demo
+	@echo ""
+	@echo "proctorhub is starting on http://$(HOST):$(PORT)"
+	@echo "  API docs (Swagger UI): http://$(HOST):$(PORT)/api/docs/"
+	@echo "  OpenAPI schema:        http://$(HOST):$(PORT)/api/schema/"
+	@echo "  Admin:                 http://$(HOST):$(PORT)/admin/"
+	@echo "  API token for an LMS:  $(BIN)/proctorhub create-api-client my-lms --scope lms"
+	@echo ""
+	$(BIN)/proctorhub serve --bind $(HOST):$(PORT) --no-migrate
+
+test: dev
+	PYTHON=$(BIN)/python scripts/run-tests.sh
+
+lint: dev
+	$(BIN)/ruff check src tests
+
+lock: dev
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements/lock.txt pyproject.toml
+	$(BIN)/pip-compile -q --strip-extras --extra dev --no-emit-index-url --no-emit-find-links -o requirements/dev-lock.txt pyproject.toml
+
+clean:
+	rm -rf $(VENV) var
