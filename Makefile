@@ -40,7 +40,9 @@ run: install
 	@echo "proctorhub is starting on http://$(HOST):$(PORT)"
 	@echo "  API docs (Swagger UI): http://$(HOST):$(PORT)/api/docs/"
 	@echo "  OpenAPI schema:        http://$(HOST):$(PORT)/api/schema/"
+	@echo "  Staff sign-in:         http://$(HOST):$(PORT)/accounts/login/"
 	@echo "  Admin:                 http://$(HOST):$(PORT)/admin/"
+	@echo "  Demo logins:           staff / staff-demo-password (course staff), admin / admin-demo-password"
 	@echo "  API token for an LMS:  $(BIN)/proctorhub create-api-client my-lms --scope lms"
 	@echo ""
 	$(BIN)/proctorhub serve --bind $(HOST):$(PORT) --no-migrate

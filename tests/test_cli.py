@@ -110,3 +110,17 @@ def test_serve_migrates_and_answers_on_the_bound_port(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_course_staff_sign_in_page_logs_in_with_a_session(db, make_staff):
+    from django.test import Client
+
+    staff = make_staff()
+    browser = Client(enforce_csrf_checks=False)
+    page = browser.get("/accounts/login/")
+    assert page.status_code == 200 and b"Sign in" in page.content
+    bad = browser.post("/accounts/login/", {"username": staff.username, "password": "wrong"})
+    assert b"didn&#x27;t match" in bad.content or b"didn't match" in bad.content
+    ok = browser.post("/accounts/login/", {"username": staff.username, "password": "pw"})
+    assert ok.status_code == 302
+    assert browser.get("/api/v1/exams").status_code == 200  # session now authenticates the API
