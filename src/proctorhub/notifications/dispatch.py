@@ -31,6 +31,11 @@ class RetryLater(Exception):
     """A handler raises this (or any exception) to have the row retried with backoff."""
 
 
+class GiveUp(Exception):
+    """A handler raises this when retrying cannot help (e.g. the receiver refused the event):
+    the row is parked as dead at once, with the message as its last error, for a later replay."""
+
+
 def handles(kind: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         _HANDLERS[kind] = fn
@@ -84,6 +89,10 @@ def _send_one(event: OutboxEvent) -> None:
     try:
         if handler is not None:
             handler(event)
+    except GiveUp as exc:
+        update.update(state=OutboxEvent.State.DEAD, last_error=f"GiveUp: {exc}"[:2000])
+        log.warning("outbox send refused; parked as dead",
+                    extra={"outbox_id": event.pk, "kind": event.kind, "tries": event.tries})
     except Exception as exc:  # noqa: BLE001 - any failure is retried, then parked as dead
         update["last_error"] = f"{type(exc).__name__}: {exc}"[:2000]
         if event.tries >= MAX_TRIES:

@@ -19,7 +19,7 @@ import requests
 from django.conf import settings
 
 from proctorhub.attempts.statuses import Status
-from proctorhub.notifications.dispatch import handles
+from proctorhub.notifications.dispatch import GiveUp, handles
 from proctorhub.providers.base import (
     REVIEW_STATUSES,
     CallerRejected,
@@ -110,4 +110,4 @@ def post_review(event) -> None:
         raise RuntimeError(f"callback answered {response.status_code}")
     if response.status_code >= 400:
         # A refusal will not change on retry; keep it visible as the last error, then stop.
-        raise RuntimeError(f"callback refused the review: {response.status_code} {response.text[:300]}")
+        raise GiveUp(f"callback refused the review: {response.status_code} {response.text[:300]}")

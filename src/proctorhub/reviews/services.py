@@ -17,7 +17,7 @@ from proctorhub.errors import Conflict
 from proctorhub.notifications.outbox import emit
 from proctorhub.providers.base import NormalizedReview
 from proctorhub.reviews.models import Review, ReviewComment
-from proctorhub.reviews.policy import decide
+from proctorhub.reviews.policy import Decision, decide
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,16 @@ def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, ra
         ReviewComment(review=obj, start=c.start, stop=c.stop, duration=c.duration,
                       comment=c.comment, status=c.status) for c in review.comments
     )
-    note = _move_status(attempt, review.status, by, from_staff)
+    decision = decide(review.status, attempt, from_staff=from_staff)
+    note = _move_status(attempt, decision, by)
     attempt.refresh_from_db(fields=["status"])
     emit("review.received", {"attempt_id": attempt.pk, "attempt_code": attempt.attempt_code,
                              "review_status": review.status, "provider": provider,
-                             "course_id": attempt.exam.course_id, "exam_id": attempt.exam_id},
+                             "course_id": attempt.exam.course_id, "exam_id": attempt.exam_id,
+                             "applies": decision.action is not None},
          attempt_id=attempt.pk, key=f"review.received:{attempt.pk}:{digest}")
-    if review.status == "suspicious" and not from_staff:
+    if review.status == "suspicious" and not from_staff and decision.action is not None:
+        # Support hears once per suspicious provider review of a live, proctored attempt.
         emit("support.suspicious_review",
              {"attempt_id": attempt.pk, "course_id": attempt.exam.course_id,
               "exam_id": attempt.exam_id, "review_status": review.status},
@@ -76,8 +79,7 @@ def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, ra
     return Applied(obj, False, old_status, attempt.status, note)
 
 
-def _move_status(attempt, review_status: str, by: ActedBy, from_staff: bool) -> str:
-    decision = decide(review_status, attempt, from_staff=from_staff)
+def _move_status(attempt, decision: Decision, by: ActedBy) -> str:
     if decision.action is None:
         return decision.why
     proctored = attempt.taking_as_proctored
