@@ -55,10 +55,12 @@ def sync_learner(*, lms_user_id: str, username: str, email: str = "", full_name:
 
 def _free_username(username: str, own_pk: int | None) -> str:
     """LMS usernames may collide with local staff accounts; suffix until free."""
-    candidate, n = username, 1
+    limit = User._meta.get_field("username").max_length
+    candidate, n = username[:limit], 1
     while User.objects.filter(username=candidate).exclude(pk=own_pk).exists():
         n += 1
-        candidate = f"{username}~{n}"
+        suffix = f"~{n}"
+        candidate = username[: limit - len(suffix)] + suffix
     return candidate
 
 

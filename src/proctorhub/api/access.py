@@ -40,7 +40,12 @@ def label(principal) -> str:
     return f"client:{principal.pk}" if is_client(principal) else f"user:{principal.pk}"
 
 
-def acted_by(principal, requested: str | None, *, backend: str, course_id: str) -> ActedBy:
+#: Actions that are never the learner's own: an LMS client does them as ``system`` by default.
+SYSTEM_ACTIONS = {"ready", "error"}
+
+
+def acted_by(principal, requested: str | None, *, backend: str, course_id: str,
+             action: str | None = None) -> ActedBy:
     """The actor the transition table checks, from who is calling and what they ask to act as."""
     if is_client(principal):
         allowed: set[Actor] = set()
@@ -52,6 +57,8 @@ def acted_by(principal, requested: str | None, *, backend: str, course_id: str) 
             allowed.add(Actor.PROVIDER)
         default = (Actor.LEARNER if Actor.LEARNER in allowed else
                    Actor.PROVIDER if Actor.PROVIDER in allowed else None)
+        if action in SYSTEM_ACTIONS and default == Actor.LEARNER:
+            default = Actor.SYSTEM
         user = None
     else:
         if not is_course_staff(principal, course_id):

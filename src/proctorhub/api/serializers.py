@@ -9,8 +9,9 @@ from proctorhub.attempts.statuses import Action, Actor
 from proctorhub.exams.models import Allowance, Exam
 from proctorhub.providers.registry import available
 
-API_ACTIONS = ["click_download_software", "start", "stop", "submit", "decline", "error", "ping",
-               "mark_resumable"]
+API_ACTIONS = ["click_download_software", "ready", "start", "stop", "submit", "decline", "error",
+               "ping", "mark_resumable"]
+MAX_TIME_LIMIT_MINS = 366 * 24 * 60
 
 
 class ExamSerializer(serializers.ModelSerializer):
@@ -32,6 +33,9 @@ class ExamSerializer(serializers.ModelSerializer):
     def validate_time_limit_mins(self, value):
         if value is not None and value < 1:
             raise serializers.ValidationError("must be at least 1 minute (or null for untimed)")
+        if value is not None and value > MAX_TIME_LIMIT_MINS:
+            raise serializers.ValidationError(
+                f"must be at most {MAX_TIME_LIMIT_MINS} minutes (one year), or null for untimed")
         return value
 
     def validate(self, attrs):
@@ -45,7 +49,8 @@ class ExamSerializer(serializers.ModelSerializer):
 class LearnerSerializer(serializers.Serializer):
     lms_user_id = serializers.CharField(max_length=64)
     username = serializers.CharField(max_length=150)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    # No default: an empty default is not a valid "format: email" in the OpenAPI schema.
+    email = serializers.EmailField(required=False, allow_blank=True)
     full_name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 

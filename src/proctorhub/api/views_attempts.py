@@ -7,10 +7,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from proctorhub.accounts.services import sync_learner
 from proctorhub.api import access
+from proctorhub.api.base import ApiView
 from proctorhub.api.serializers import (
     ActionSerializer,
     ArchiveSerializer,
@@ -31,12 +31,18 @@ def _attempt(request, attempt_id: int) -> Attempt:
     return attempt
 
 
+def _id_param(value: str, name: str) -> int:
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise InvalidInput(f"{name} must be a positive whole number, not {value!r}")
+    return int(value)
+
+
 class AttemptPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
 
-class AttemptListView(APIView):
+class AttemptListView(ApiView):
     @extend_schema(
         parameters=[OpenApiParameter(n, str) for n in ("course_id", "exam_id", "status",
                                                        "username", "include_archived")],
@@ -53,9 +59,7 @@ class AttemptListView(APIView):
         if params.get("course_id"):
             qs = qs.filter(exam__course_id=params["course_id"])
         if params.get("exam_id"):
-            if not params["exam_id"].isdigit():
-                raise InvalidInput("exam_id must be a number")
-            qs = qs.filter(exam_id=int(params["exam_id"]))
+            qs = qs.filter(exam_id=_id_param(params["exam_id"], "exam_id"))
         if params.get("status"):
             if params["status"] not in {s.value for s in Status}:
                 raise InvalidInput(f"unknown status {params['status']!r}: use one of "
@@ -82,7 +86,7 @@ class AttemptListView(APIView):
         return Response(AttemptSerializer(attempt).data, status=status.HTTP_201_CREATED)
 
 
-class AttemptDetailView(APIView):
+class AttemptDetailView(ApiView):
     @extend_schema(responses=AttemptSerializer)
     def get(self, request, attempt_id: int):
         return Response(AttemptSerializer(_attempt(request, attempt_id)).data)
@@ -99,7 +103,7 @@ class AttemptDetailView(APIView):
         return Response(AttemptSerializer(attempt).data)
 
 
-class AttemptActionView(APIView):
+class AttemptActionView(ApiView):
     @extend_schema(request=ActionSerializer, responses=AttemptSerializer)
     def post(self, request, attempt_id: int):
         attempt = _attempt(request, attempt_id)
@@ -107,6 +111,6 @@ class AttemptActionView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         by = access.acted_by(request.user, data.get("actor"), backend=attempt.backend,
-                             course_id=attempt.exam.course_id)
+                             course_id=attempt.exam.course_id, action=data["action"])
         attempt = apply_action(attempt.pk, data["action"], by, reason=data["reason"])
         return Response(AttemptSerializer(attempt).data)

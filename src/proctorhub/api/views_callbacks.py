@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from proctorhub.api.base import ApiView
 from proctorhub.api.serializers import StandardReviewSerializer
-from proctorhub.errors import NotFound
 from proctorhub.providers.registry import UnknownProvider, get_provider
-from proctorhub.reviews.intake import receive_standard
+from proctorhub.reviews.intake import receive_standard, record_unknown_provider
 
 
-class StandardReviewCallbackView(APIView):
+class StandardReviewCallbackView(ApiView):
     authentication_classes: list = []
     permission_classes: list = []
 
@@ -23,7 +22,8 @@ class StandardReviewCallbackView(APIView):
     def post(self, request, provider: str, external_id: str):
         try:
             prov = get_provider(provider)
-        except UnknownProvider as exc:
-            raise NotFound(str(exc)) from None
+        except UnknownProvider:
+            answer = record_unknown_provider(provider)
+            return Response(answer.body, status=answer.http_status)
         answer = receive_standard(prov, external_id, request)
         return Response(answer.body, status=answer.http_status)

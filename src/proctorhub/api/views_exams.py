@@ -6,9 +6,9 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from proctorhub.api import access
+from proctorhub.api.base import ApiView
 from proctorhub.api.serializers import (
     AllowanceDeleteSerializer,
     AllowanceInSerializer,
@@ -20,7 +20,7 @@ from proctorhub.exams import services
 from proctorhub.exams.models import Allowance, Exam
 
 
-class ExamListView(APIView):
+class ExamListView(ApiView):
     @extend_schema(parameters=[OpenApiParameter("course_id", str)],
                    responses=ExamSerializer(many=True))
     def get(self, request):
@@ -42,7 +42,7 @@ class ExamListView(APIView):
         return Response(ExamSerializer(exam).data, status=status.HTTP_201_CREATED)
 
 
-class ExamDetailView(APIView):
+class ExamDetailView(ApiView):
     @extend_schema(responses=ExamSerializer)
     def get(self, request, exam_id: int):
         exam = get_object_or_404(Exam, pk=exam_id)
@@ -62,7 +62,7 @@ class ExamDetailView(APIView):
         return Response(ExamSerializer(exam).data)
 
 
-class AllowanceView(APIView):
+class AllowanceView(ApiView):
     def _exam(self, request, exam_id: int) -> Exam:
         exam = get_object_or_404(Exam, pk=exam_id)
         access.require_course_access(request.user, exam.course_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.db import DatabaseError, connection
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from proctorhub import __version__
+from proctorhub.api.base import ApiView
 from proctorhub.notifications.outbox import pending_count
 
 
-class HealthView(APIView):
+class HealthView(ApiView):
     @extend_schema(responses={200: dict, 503: dict})
     def get(self, request):
         try:

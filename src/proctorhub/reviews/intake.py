@@ -36,10 +36,13 @@ class Answer:
 
 
 def redact(value: Any) -> Any:
+    """Drop photos and raw video links; drop NUL characters, which databases cannot store."""
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items() if k not in DROPPED_KEYS}
+        return {redact(k): redact(v) for k, v in value.items() if k not in DROPPED_KEYS}
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return value.replace("\x00", "")
     return value
 
 
@@ -54,6 +57,15 @@ def _finish(delivery: Delivery, outcome: str, http_status: int, code: str, detai
     if http_status == 200:
         return Answer(200, {"status": outcome, "detail": detail, "delivery_id": delivery.pk})
     return Answer(http_status, {"error": code, "detail": detail, "delivery_id": delivery.pk})
+
+
+def record_unknown_provider(name: str) -> Answer:
+    """A call to a provider we do not have is still a delivery: record it, then refuse it."""
+    from proctorhub.providers.registry import available
+
+    delivery = Delivery(provider=redact(name)[:64])
+    return _finish(delivery, Delivery.Outcome.REJECTED, 404, "unknown_provider",
+                   f"unknown provider {name[:64]!r}: available are {', '.join(available())}")
 
 
 def receive_standard(provider: Provider, external_id: str, request) -> Answer:
@@ -84,7 +96,7 @@ def receive_standard(provider: Provider, external_id: str, request) -> Answer:
     delivery.payload_sha256 = payload_digest(payload)
     delivery.save()  # recorded before anything is applied
     try:
-        review = provider.normalize_review(payload)
+        review = provider.normalize_review(delivery.payload)
     except InvalidReview as exc:
         return _finish(delivery, Delivery.Outcome.REJECTED, 400, "invalid_review", str(exc))
     attempt = (Attempt.objects.select_related("exam")
