@@ -98,7 +98,7 @@ def test_serve_migrates_and_answers_on_the_bound_port(tmp_path):
         assert attempts["count"] >= 8
         assert requests.get(f"{base}/api/docs/", timeout=5).status_code == 200
         # The embedded runner delivers the mock's reviews through the HTTP callback.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             statuses = {a["status"] for a in requests.get(
                 f"{base}/api/v1/attempts?page_size=100", timeout=5,

@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import sys
 
-ALIASES = {"create-api-client": "create_api_client", "sweep-timeouts": "sweep_timeouts"}
+ALIASES = {
+    "create-api-client": "create_api_client",
+    "sweep-timeouts": "sweep_timeouts",
+    "replay-deliveries": "replay_deliveries",
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,6 +27,41 @@ DEFAULT_ATTEMPTS = {
     "sweep_interval_seconds": 30,
 }
 
+# --- outbox and its channels (notifications) ---------------------------------------------------
+DEFAULT_OUTBOX = {
+    "max_tries": 8,               # then the row is parked as dead (``proctorhub outbox retry``)
+    "base_delay_seconds": 5,      # backoff: base * 2**(tries-1), jittered +-20 %, capped below
+    "max_delay_seconds": 3600,
+    "lease_seconds": 300,         # a claimed row comes due again after this if its worker died
+    "batch_size": 100,
+    "sweep_seconds": 5,           # how often `proctorhub worker` sweeps for due rows
+}
+
+DEFAULT_WEBHOOKS = {
+    "timeout_seconds": 10,        # per request (connect and read)
+}
+
+DEFAULT_ZENDESK = {
+    "subdomain": "",              # acme -> https://acme.zendesk.com
+    "domain": "zendesk.com",
+    "email": "",                  # the agent the API token belongs to
+    "token": "",                  # or ZENDESK_TOKEN in the environment
+    "api_url": "",                # e.g. http://127.0.0.1:8080 (a test double); overrides the above
+    "timeout_seconds": 10,
+    "tags": ["proctorhub", "suspicious_review"],
+}
+
+DEFAULT_EMAIL = {
+    "from_address": "proctorhub@localhost",
+    "support_address": "",        # gets suspicious reviews by email when Zendesk is not configured
+    "learner_emails": True,       # submitted / verified / rejected, proctored non-practice exams
+    "template_dirs": [],          # searched before the built-in templates (operator overrides)
+}
+
+DEFAULT_TRACKING = {
+    "path": "tracking.log",       # relative to the var dir; "stdout"; or "" to turn it off
+}
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says what to fix."""
@@ -44,6 +79,11 @@ class Config:
     attempts: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ATTEMPTS))
     allowed_hosts: list[str] = field(default_factory=lambda: ["*"])
     var_dir: Path = DEFAULT_VAR_DIR
+    outbox: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OUTBOX))
+    webhooks: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WEBHOOKS))
+    zendesk: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ZENDESK))
+    email: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_EMAIL))
+    tracking: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TRACKING))
 
     @property
     def is_production(self) -> bool:
@@ -105,6 +145,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
     cfg.providers = {name: dict(values) for name, values in data.get("providers", {}).items()}
     cfg.reviews = {**DEFAULT_REVIEWS, **data.get("reviews", {})}
     cfg.attempts = {**DEFAULT_ATTEMPTS, **data.get("attempts", {})}
+    _load_notifications(cfg, data, environ)
     check_production(cfg)
     return cfg
 
@@ -126,3 +167,23 @@ def check_production(cfg: Config) -> None:
         problems.append("ALLOWED_HOSTS is '*' (list the host names this service answers on)")
     if problems:
         raise ConfigError("refusing to start in production mode: " + "; ".join(problems))
+
+
+def _load_notifications(cfg: Config, data: dict[str, Any], environ: dict[str, str]) -> None:
+    """[outbox], [webhooks], [zendesk], [email], [tracking]; secrets may come from the environment."""
+    cfg.outbox = {**DEFAULT_OUTBOX, **data.get("outbox", {})}
+    cfg.webhooks = {**DEFAULT_WEBHOOKS, **data.get("webhooks", {})}
+    cfg.zendesk = {**DEFAULT_ZENDESK, **data.get("zendesk", {})}
+    cfg.email = {**DEFAULT_EMAIL, **data.get("email", {})}
+    cfg.tracking = {**DEFAULT_TRACKING, **data.get("tracking", {})}
+    for key, name in (("token", "ZENDESK_TOKEN"), ("email", "ZENDESK_EMAIL"),
+                      ("subdomain", "ZENDESK_SUBDOMAIN"), ("api_url", "ZENDESK_API_URL")):
+        if environ.get(name):
+            cfg.zendesk[key] = environ[name]
+    if environ.get("PROCTORHUB_TRACKING_PATH") is not None:
+        cfg.tracking["path"] = environ["PROCTORHUB_TRACKING_PATH"]
+    zd = cfg.zendesk
+    if (zd["subdomain"] or zd["api_url"]) and not (zd["email"] and zd["token"]):
+        raise ConfigError("[zendesk] needs email and token (or ZENDESK_TOKEN) with subdomain/api_url")
+    if isinstance(cfg.email.get("template_dirs"), str):
+        cfg.email["template_dirs"] = [cfg.email["template_dirs"]]

@@ -138,3 +138,39 @@ LOGGING = {
 if CONFIG.is_production:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# --- notifications: email, Celery, operator templates (outbox; see README "Outbox, webhooks and
+# workers"). Appended block; everything above is unchanged. ----------------------------------------
+import os as _os  # noqa: E402
+
+# SMTP by default; development prints mail to the console. Tests get Django's locmem backend.
+EMAIL_BACKEND = _os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend" if CONFIG.env == "development"
+    else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = _os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(_os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = _os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _os.environ.get("EMAIL_USE_TLS", "").lower() in {"1", "true", "yes", "on"}
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = CONFIG.email["from_address"]
+
+# Operators override the learner/support email templates by putting files with the same names
+# (proctorhub/email/...) in one of these directories; they are searched before the built-ins.
+TEMPLATES[0]["DIRS"] = [*map(str, CONFIG.email["template_dirs"]), *TEMPLATES[0]["DIRS"]]
+
+# Celery (``proctorhub worker``): empty broker URL = no broker, the embedded runner sends.
+CELERY_BROKER_URL = _os.environ.get("CELERY_BROKER_URL", "")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True                      # a task whose worker dies is redelivered
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_TIMEOUT = 2              # an unreachable broker must not stall a request
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.1,
+                                    "interval_step": 0.2, "interval_max": 0.5}
+CELERY_TASK_DEFAULT_QUEUE = _os.environ.get("CELERY_QUEUE", "proctorhub")
+CELERY_BEAT_SCHEDULE = {  # for a separate `celery beat`; `proctorhub worker` sweeps by itself
+    "proctorhub-outbox-sweep": {"task": "proctorhub.outbox.sweep",
+                                "schedule": float(CONFIG.outbox["sweep_seconds"])},
+}

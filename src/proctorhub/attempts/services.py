@@ -76,6 +76,8 @@ def _check_can_create(exam: Exam, user: User, taking_as_proctored: bool) -> Atte
         if existing.status == Status.ERROR and existing.is_resumable:
             resumed_from = resumed_from or existing
             continue
+        if existing.status == Status.ERROR and existing.completed_at is not None:
+            continue  # a submitted attempt the provider could not review: the learner may retake
         if existing.status == Status.ERROR and Attempt.objects.filter(resumed_from=existing).exists():
             continue  # already resumed by a later attempt, which is the one that counts
         raise Conflict(

@@ -1,30 +1,41 @@
-"""Send due outbox rows through their channel, with retries and backoff.
+"""Send due outbox deliveries through their channel, with retries, backoff and ordering.
 
-Channels register a handler per event kind. Kinds nobody handles yet are marked delivered with a
-note, so the outbox does not grow without bound. One runner today: :func:`drain` (called by the
-embedded background thread of ``proctorhub serve`` and by ``proctorhub worker``).
+One dispatch path, two runners: :func:`drain` (the embedded thread of ``proctorhub serve``, the
+sweep of ``proctorhub worker``) and :func:`send_rows` (the Celery task enqueued on commit).
+
+- **Claim**: due rows are leased (``next_attempt_at = now + lease``, ``tries + 1``) in a short
+  transaction with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, then sent with no
+  transaction open. A runner that dies mid-batch loses nothing: its rows come due again when the
+  lease ends. A runner that was presumed dead and comes back cannot overwrite the outcome of a
+  newer claim (updates are fenced on ``tries``).
+- **Order**: a row is not claimed while an earlier row of the same attempt and destination is
+  still pending (in flight or waiting for a retry), so receivers see an attempt's events in order,
+  across retries. A dead row no longer holds the line (it waits for an operator's replay).
+- **Outcome**: success → delivered; :class:`Skipped` → delivered with a note; :class:`GiveUp` →
+  dead at once; any other exception → retried with exponential backoff and jitter, dead after
+  ``[outbox] max_tries``.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
+from functools import reduce
+from operator import or_
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q
 from django.utils import timezone
 
-from proctorhub.notifications.models import OutboxEvent
+from proctorhub.notifications.models import OutboxDelivery, OutboxEvent, State
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxEvent], None]
 _HANDLERS: dict[str, Handler] = {}
-
-MAX_TRIES = 8
-BASE_DELAY_SECONDS = 5
 
 
 class RetryLater(Exception):
@@ -36,7 +47,13 @@ class GiveUp(Exception):
     the row is parked as dead at once, with the message as its last error, for a later replay."""
 
 
+class Skipped(Exception):
+    """Nothing to send for this row (e.g. the learner has no email address): delivered, noted."""
+
+
 def handles(kind: str) -> Callable[[Handler], Handler]:
+    """Register an in-process handler for an event kind (destination ``handler``)."""
+
     def register(fn: Handler) -> Handler:
         _HANDLERS[kind] = fn
         return fn
@@ -44,67 +61,193 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def has_handler(kind: str) -> bool:
+    _load_channels()
+    return kind in _HANDLERS
+
+
+def _cfg(name: str) -> float:
+    return float(settings.CONFIG.outbox[name])
+
+
+def max_tries() -> int:
+    return int(_cfg("max_tries"))
+
+
 def backoff(tries: int) -> timedelta:
-    base = BASE_DELAY_SECONDS * (2 ** max(tries - 1, 0))
-    return timedelta(seconds=min(base, 3600) * random.uniform(0.8, 1.2))
+    base = _cfg("base_delay_seconds") * (2 ** max(tries - 1, 0))
+    return timedelta(seconds=min(base, _cfg("max_delay_seconds")) * random.uniform(0.8, 1.2))
 
 
-LEASE = timedelta(minutes=5)
-
-
-def _claim(limit: int) -> list[OutboxEvent]:
-    """Take up to ``limit`` due rows for this runner by leasing them for :data:`LEASE`.
-
-    The lease is committed before anything is sent, so no transaction is held during network
-    calls; a runner that dies mid-batch loses nothing: its rows come due again when the lease ends.
-    """
+def _claim(limit: int, *, ids: Iterable[int] | None = None,
+           chains: Iterable[tuple[int, str]] | None = None) -> list[OutboxDelivery]:
+    """Lease up to ``limit`` due rows (optionally among ``ids`` / the given attempt chains)."""
     now = timezone.now()
+    earlier_pending = OutboxDelivery.objects.filter(
+        attempt_id=OuterRef("attempt_id"), destination=OuterRef("destination"),
+        state=State.PENDING, pk__lt=OuterRef("pk"))
+    qs = OutboxDelivery.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    if chains is not None:
+        chains = list(chains)
+        if not chains:
+            return []
+        qs = qs.filter(reduce(or_, (Q(attempt_id=a, destination=d) for a, d in chains)))
+    qs = qs.filter(~Exists(earlier_pending)).order_by("next_attempt_at", "id")
     with transaction.atomic():
-        qs = OutboxEvent.objects.filter(
-            state=OutboxEvent.State.PENDING, next_attempt_at__lte=now
-        ).order_by("next_attempt_at", "id")
         if connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True)
-        events = list(qs[:limit])
-        OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-            next_attempt_at=now + LEASE, tries=F("tries") + 1
-        )
-    for event in events:
-        event.tries += 1
-    return events
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        rows = list(qs.select_related("event")[:limit])
+        if rows:
+            OutboxDelivery.objects.filter(pk__in=[r.pk for r in rows]).update(
+                next_attempt_at=now + timedelta(seconds=_cfg("lease_seconds")),
+                tries=F("tries") + 1)
+    for row in rows:
+        row.tries += 1
+    return rows
 
 
 def drain(limit: int = 100) -> int:
-    """Send up to ``limit`` due rows; return how many were tried."""
+    """Send up to ``limit`` due rows in batches; return how many were tried."""
     _load_channels()
-    events = _claim(limit)
-    for event in events:
-        _send_one(event)
-    return len(events)
+    batch = max(1, min(limit, int(_cfg("batch_size"))))
+    tried = 0
+    while tried < limit:
+        rows = _claim(min(batch, limit - tried))
+        if not rows:
+            break
+        _send_batch(rows)
+        tried += len(rows)
+    settle()
+    return tried
 
 
-def _send_one(event: OutboxEvent) -> None:
-    handler = _HANDLERS.get(event.kind)
+def send_rows(ids: list[int], *, rounds: int = 50) -> int:
+    """Send the given rows (the Celery task for rows just committed), then their successors.
+
+    A row still blocked by an earlier one of its attempt is left to whoever sends that earlier row
+    (it follows the chain) or to the sweep.
+    """
+    _load_channels()
+    rows = _claim(len(ids), ids=ids)
+    tried = 0
+    while rows and rounds > 0:
+        sent_ok = _send_batch(rows)
+        tried += len(rows)
+        rounds -= 1
+        rows = _claim(int(_cfg("batch_size")), chains=sent_ok)
+    return tried
+
+
+def _send_batch(rows: list[OutboxDelivery]) -> list[tuple[int, str]]:
+    """Send claimed rows; return the (attempt, destination) chains that advanced."""
+    broken: dict[str, timedelta] = {}
+    advanced: list[tuple[int, str]] = []
+    for row in rows:
+        if row.destination in broken:
+            # This destination just failed in this batch: don't wait on it row after row.
+            _release(row, broken[row.destination])
+            continue
+        ok = _send_one(row)
+        if ok and row.attempt_id is not None:
+            advanced.append((row.attempt_id, row.destination))
+        elif not ok and row.destination != "handler":
+            broken[row.destination] = backoff(1)
+    _summarize({row.event_id for row in rows})
+    return advanced
+
+
+def _release(row: OutboxDelivery, after: timedelta) -> None:
+    """Hand a claimed but unsent row back: not a try, due again shortly."""
+    OutboxDelivery.objects.filter(pk=row.pk, tries=row.tries).update(
+        tries=F("tries") - 1, next_attempt_at=timezone.now() + after)
+
+
+def _send_one(row: OutboxDelivery) -> bool:
+    from proctorhub.notifications.channels import sender_for
+
     update: dict = {}
+    ok = False
     try:
-        if handler is not None:
-            handler(event)
+        sender_for(row.destination)(row, row.event)
     except GiveUp as exc:
-        update.update(state=OutboxEvent.State.DEAD, last_error=f"GiveUp: {exc}"[:2000])
-        log.warning("outbox send refused; parked as dead",
-                    extra={"outbox_id": event.pk, "kind": event.kind, "tries": event.tries})
+        update.update(state=State.DEAD, last_error=f"GiveUp: {exc}"[:2000])
+        log.warning("outbox send refused; parked as dead", extra=_ids(row))
+    except Skipped as exc:
+        update.update(state=State.DELIVERED, delivered_at=timezone.now(),
+                      last_error=f"skipped: {exc}"[:2000])
+        ok = True
     except Exception as exc:  # noqa: BLE001 - any failure is retried, then parked as dead
         update["last_error"] = f"{type(exc).__name__}: {exc}"[:2000]
-        if event.tries >= MAX_TRIES:
-            update["state"] = OutboxEvent.State.DEAD
+        if row.tries >= max_tries():
+            update["state"] = State.DEAD
         else:
-            update["next_attempt_at"] = timezone.now() + backoff(event.tries)
-        log.warning("outbox send failed", extra={"outbox_id": event.pk, "kind": event.kind,
-                                                 "tries": event.tries})
+            update["next_attempt_at"] = timezone.now() + backoff(row.tries)
+        log.warning("outbox send failed", extra=_ids(row))
     else:
-        update.update(state=OutboxEvent.State.DELIVERED, delivered_at=timezone.now(),
-                      last_error="" if handler else "no channel handles this kind yet")
-    OutboxEvent.objects.filter(pk=event.pk).update(**update)
+        update.update(state=State.DELIVERED, delivered_at=timezone.now(), last_error="")
+        ok = True
+    # Fenced on tries: if our lease ran out and another runner claimed the row, it decides.
+    OutboxDelivery.objects.filter(pk=row.pk, tries=row.tries).update(**update)
+    return ok
+
+
+def _ids(row: OutboxDelivery) -> dict:
+    return {"outbox_id": row.event_id, "delivery_id": row.pk, "kind": row.event.kind,
+            "destination": row.destination, "tries": row.tries}
+
+
+def _summarize(event_ids: Iterable[int]) -> None:
+    """Bring each event's state/tries/last_error/next time in line with its deliveries.
+
+    The event rows are locked while summarising, so concurrent runners finishing deliveries of
+    the same event serialise here and the last one sees every committed outcome.
+    """
+    ids = sorted(set(event_ids))
+    if not ids:
+        return
+    with transaction.atomic():
+        events = list(OutboxEvent.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        stats = {s["event_id"]: s for s in OutboxDelivery.objects.filter(event_id__in=ids)
+                 .values("event_id").annotate(
+                     total=Count("id"), pending=Count("id", filter=Q(state=State.PENDING)),
+                     dead=Count("id", filter=Q(state=State.DEAD)), tries=Max("tries"),
+                     next_at=Min("next_attempt_at", filter=Q(state=State.PENDING)),
+                     done_at=Max("delivered_at"))}
+        errors: dict[int, str] = {}
+        for event_id, error in (OutboxDelivery.objects.filter(event_id__in=ids)
+                                .exclude(last_error="").exclude(state=State.DELIVERED)
+                                .order_by("id").values_list("event_id", "last_error")):
+            errors.setdefault(event_id, error)
+        changed = []
+        for event in events:
+            s = stats.get(event.pk)
+            if s is None:  # no deliveries at all (e.g. written before the channels existed)
+                event.state, event.delivered_at = State.DELIVERED, timezone.now()
+                event.last_error = "no destination for this kind"
+                changed.append(event)
+                continue
+            event.tries = s["tries"] or 0
+            event.last_error = errors.get(event.pk, "")
+            if s["pending"]:
+                event.state, event.next_attempt_at = State.PENDING, s["next_at"]
+            elif s["dead"]:
+                event.state = State.DEAD
+            else:
+                event.state, event.delivered_at = State.DELIVERED, s["done_at"]
+            changed.append(event)
+        OutboxEvent.objects.bulk_update(
+            changed, ["tries", "last_error", "state", "next_attempt_at", "delivered_at"])
+
+
+def settle(limit: int = 500) -> int:
+    """Summarise pending events none of whose deliveries is pending (left by a crash)."""
+    pending = OutboxDelivery.objects.filter(event_id=OuterRef("pk"), state=State.PENDING)
+    ids = list(OutboxEvent.objects.filter(state=State.PENDING).filter(~Exists(pending))
+               .values_list("pk", flat=True)[:limit])
+    _summarize(ids)
+    return len(ids)
 
 
 def _load_channels() -> None:

@@ -11,6 +11,7 @@ from django.conf import settings
 from proctorhub.providers.base import Provider
 from proctorhub.providers.mock import MockProvider
 from proctorhub.providers.null import NullProvider
+from proctorhub.providers.software_secure import SoftwareSecureProvider
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ class UnknownProvider(LookupError):
 
 @cache
 def provider_classes() -> dict[str, type[Provider]]:
-    classes: dict[str, type[Provider]] = {"null": NullProvider}
+    classes: dict[str, type[Provider]] = {"null": NullProvider,
+                                          "software_secure": SoftwareSecureProvider}
     if not settings.CONFIG.is_production:
         classes["mock"] = MockProvider
     for ep in entry_points(group=ENTRY_POINT_GROUP):

@@ -29,6 +29,9 @@ class Delivery(models.Model):
                                 on_delete=models.SET_NULL, related_name="deliveries")
     payload = models.JSONField(null=True, help_text="Redacted: no photos, no raw video links")
     payload_sha256 = models.CharField(max_length=64, blank=True)
+    video_key_id = models.CharField(max_length=16, blank=True)
+    video_link_encrypted = models.TextField(blank=True)
+    replayed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -52,6 +55,9 @@ class Review(models.Model):
     is_staff_review = models.BooleanField(default=False)
     payload_sha256 = models.CharField(max_length=64, blank=True)
     raw = models.JSONField(null=True, help_text="The review payload, redacted")
+    video_key_id = models.CharField(max_length=16, blank=True)
+    video_link_encrypted = models.TextField(blank=True)
+    staff_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
 
@@ -68,3 +74,11 @@ class ReviewComment(models.Model):
 
     class Meta:
         ordering = ["start", "id"]
+
+
+class VideoLinkView(models.Model):
+    """Audit: a staff member decrypted a review's video link."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="video_views")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    viewed_at = models.DateTimeField(auto_now_add=True)

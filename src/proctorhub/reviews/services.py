@@ -37,7 +37,8 @@ def payload_digest(payload: Any) -> str:
 
 @transaction.atomic
 def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, raw: Any,
-                 by: ActedBy, reviewer=None) -> Applied:
+                 by: ActedBy, reviewer=None, reason: str = "",
+                 video: tuple[str, str] = ("", "")) -> Applied:
     """Upsert the attempt's one review, replace its comments, move the status by policy.
 
     An identical re-delivery (same digest) changes nothing and emits nothing.
@@ -54,7 +55,9 @@ def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, ra
     from_staff = by.actor in (Actor.REVIEWER, Actor.STAFF)
     obj = existing or Review(attempt=attempt, attempt_code=attempt.attempt_code)
     obj.provider, obj.status, obj.raw, obj.payload_sha256 = provider, review.status, raw, digest
-    obj.reviewed_by, obj.is_staff_review = reviewer, from_staff
+    obj.reviewed_by, obj.is_staff_review, obj.staff_reason = reviewer, from_staff, reason
+    if video[1]:
+        obj.video_key_id, obj.video_link_encrypted = video
     obj._change_reason = f"{by.label} ({by.actor.value}) review {review.status}"
     obj.save()
     obj.comments.all().delete()
@@ -63,7 +66,7 @@ def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, ra
                       comment=c.comment, status=c.status) for c in review.comments
     )
     decision = decide(review.status, attempt, from_staff=from_staff)
-    note = _move_status(attempt, decision, by)
+    note = _move_status(attempt, decision, by, reason)
     attempt.refresh_from_db(fields=["status"])
     emit("review.received", {"attempt_id": attempt.pk, "attempt_code": attempt.attempt_code,
                              "review_status": review.status, "provider": provider,
@@ -79,7 +82,7 @@ def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, ra
     return Applied(obj, False, old_status, attempt.status, note)
 
 
-def _move_status(attempt, decision: Decision, by: ActedBy) -> str:
+def _move_status(attempt, decision: Decision, by: ActedBy, reason: str = "") -> str:
     if decision.action is None:
         return decision.why
     proctored = attempt.taking_as_proctored
@@ -92,5 +95,6 @@ def _move_status(attempt, decision: Decision, by: ActedBy) -> str:
     if find_transition(attempt.status, decision.action, by.actor, proctored=proctored) is None:
         return (f"status unchanged: {decision.action.value} is not allowed from "
                 f"{attempt.status} for {by.actor.value}")
-    apply_action(attempt.pk, decision.action, by, reason=decision.why)
+    apply_action(attempt.pk, decision.action, by,
+                 reason=f"{decision.why}; {reason}" if reason else decision.why)
     return decision.why

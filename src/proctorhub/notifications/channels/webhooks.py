@@ -1,0 +1,109 @@
+"""LMS webhooks, signed per the Standard Webhooks specification (``standardwebhooks``).
+
+Each request carries ``webhook-id`` (the delivery's idempotency key: the same on every re-send,
+so a receiver drops copies), ``webhook-timestamp`` (Unix seconds of this send) and
+``webhook-signature`` (``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`` with the
+endpoint's ``whsec_`` secret). The body::
+
+    {"type": "attempt.status_changed", "timestamp": "<when it happened, ISO 8601>",
+     "data": {...event payload..., "event_id": 123, "content_id": "...", "credit": {...}}}
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from django.conf import settings
+from standardwebhooks.webhooks import Webhook
+
+from proctorhub import __version__
+from proctorhub.notifications.dispatch import GiveUp, RetryLater
+from proctorhub.notifications.models import OutboxDelivery, OutboxEvent, WebhookEndpoint
+
+RETRY_STATUSES = {408, 409, 425, 429}
+_local = threading.local()
+
+
+def credit_for(old_status: str | None, new_status: str) -> dict[str, Any] | None:
+    """What the LMS should do with credit and grades when an attempt reaches ``new_status``.
+
+    - submitted → requirement ``submitted``
+    - verified → ``satisfied``; after ``rejected`` also undo the grade override
+    - rejected → ``failed`` and override the grade to zero
+    - declined / error → ``failed``
+    """
+    if new_status == "submitted":
+        return {"requirement_status": "submitted", "grade_override": None}
+    if new_status == "verified":
+        undo = {"action": "undo"} if old_status == "rejected" else None
+        return {"requirement_status": "satisfied", "grade_override": undo}
+    if new_status == "rejected":
+        return {"requirement_status": "failed",
+                "grade_override": {"action": "override", "earned_all": 0.0,
+                                   "earned_graded": 0.0}}
+    if new_status in ("declined", "error"):
+        return {"requirement_status": "failed", "grade_override": None}
+    return None
+
+
+def body_for(event: OutboxEvent) -> dict[str, Any]:
+    """The JSON body; built from the stored event only, so every re-send carries the same data."""
+    data = dict(event.payload)
+    data["event_id"] = event.pk
+    if event.kind == "attempt.status_changed":
+        data["credit"] = credit_for(data.get("old_status"), data.get("new_status", ""))
+    if "exam_id" in data and "content_id" not in data:
+        data["content_id"] = _content_id(data["exam_id"])
+    return {"type": event.kind, "timestamp": event.created_at.astimezone(UTC).isoformat(),
+            "data": data}
+
+
+def _content_id(exam_id: int) -> str | None:
+    from proctorhub.exams.models import Exam
+
+    return Exam.objects.filter(pk=exam_id).values_list("content_id", flat=True).first()
+
+
+def signed_headers(secret: str, msg_id: str, body: str, *, now: datetime | None = None
+                   ) -> dict[str, str]:
+    now = now or datetime.now(UTC)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, now, body),
+        "Content-Type": "application/json",
+        "User-Agent": f"proctorhub/{__version__}",
+    }
+
+
+def _session() -> requests.Session:
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
+def send(delivery: OutboxDelivery, event: OutboxEvent) -> None:
+    endpoint_id = int(delivery.destination.split(":", 1)[1])
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise GiveUp(f"webhook endpoint {endpoint_id} no longer exists")
+    if not endpoint.is_active:
+        raise GiveUp(f"webhook endpoint {endpoint_id} is disabled; enable it, then replay")
+    body = json.dumps(body_for(event), separators=(",", ":"), sort_keys=True, default=str)
+    headers = signed_headers(endpoint.secret, delivery.idempotency_key, body)
+    timeout = float(settings.CONFIG.webhooks.get("timeout_seconds", 10))
+    response = _session().post(endpoint.url, data=body.encode(), headers=headers,
+                               timeout=timeout, allow_redirects=False)
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if status >= 500 or status in RETRY_STATUSES:
+        raise RetryLater(f"{endpoint.url} answered {status}")
+    # 3xx (not followed: a redirect could leak the signed body elsewhere) and other 4xx won't
+    # change on retry; parked as dead for the operator to fix and replay.
+    raise GiveUp(f"{endpoint.url} answered {status}: {response.text[:200]}")

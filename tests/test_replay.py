@@ -1,0 +1,55 @@
+"""replay-deliveries: orphaned deliveries apply once their attempt exists; rejected never replay."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from proctorhub.attempts.models import Attempt
+from proctorhub.reviews.models import Delivery, Review
+from proctorhub.reviews.replay import replay_deliveries
+from tests.psi_helpers import basic_header, payload, post, psi_attempt, psi_settings
+
+
+@pytest.fixture
+def psi(providers_config):
+    providers_config["software_secure"] = psi_settings()
+
+
+def _orphan(anon, attempt):
+    body = payload("review_clean.json", attempt)
+    body["examMetaData"]["examCode"] = "LATE-CODE"
+    assert post(anon, body).status_code == 400
+    return Delivery.objects.get(outcome="orphaned")
+
+
+def test_orphaned_delivery_applies_once_the_attempt_appears(psi, anon, exam, learner):
+    attempt = psi_attempt(exam, learner)
+    orphan = _orphan(anon, attempt)
+    dry = io.StringIO()
+    call_command("replay_deliveries", "--dry-run", stdout=dry)
+    assert f"delivery {orphan.pk}: orphaned -> (dry run)" in dry.getvalue()
+    assert not Review.objects.exists()
+    Attempt.objects.filter(pk=attempt.pk).update(attempt_code="LATE-CODE")
+    out = io.StringIO()
+    call_command("replay_deliveries", "--state", "orphaned", stdout=out)
+    assert f"delivery {orphan.pk}: orphaned -> applied" in out.getvalue()
+    orphan.refresh_from_db()
+    assert orphan.outcome == "applied" and orphan.replayed_at is not None
+    assert Attempt.objects.get(pk=attempt.pk).status == "verified"
+    assert replay_deliveries() == []  # nothing left to replay
+
+
+def test_since_filters_and_rejected_deliveries_are_never_replayed(psi, anon, exam, learner):
+    attempt = psi_attempt(exam, learner)
+    _orphan(anon, attempt)
+    post(anon, payload("review_clean.json", attempt), auth=basic_header("psi", "wrong"))
+    assert Delivery.objects.filter(outcome="rejected").count() == 1
+    assert replay_deliveries(since=Delivery.objects.latest("id").received_at, dry_run=True) == []
+    with pytest.raises(ValueError, match="can be replayed"):
+        replay_deliveries(states=("rejected",))
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("replay_deliveries", "--since", "yesterday", stdout=io.StringIO())
