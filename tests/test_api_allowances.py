@@ -11,24 +11,7 @@ from proctorhub.accounts.models import User
 from proctorhub.attempts.services import create_attempt
 from proctorhub.exams.models import Allowance
 from tests.conftest import LEARNER, OTHER_COURSE, make_client
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Staff fixtures set passwords; a cheap hasher keeps these tests quick."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    """Every error is JSON {"error": code, "detail": message}."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    body = response.json()
-    assert isinstance(body.get("error"), str) and body["error"], body
-    assert isinstance(body.get("detail"), str) and body["detail"], body
-    if code is not None:
-        assert body["error"] == code, body
-    return body
+from tests.api_helpers import assert_error, wrong_token
 
 
 def user_body(learner) -> dict:
@@ -66,12 +49,6 @@ def granted(exam, make_learner):
         reason="test",
     )
     return one, two
-
-
-def wrong_token() -> HTTPClient:
-    http = HTTPClient()
-    http.credentials(HTTP_AUTHORIZATION="Bearer ph_not-a-real-token")
-    return http
 
 
 @pytest.mark.parametrize("method", ["get", "put", "delete"])

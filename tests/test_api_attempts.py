@@ -10,24 +10,7 @@ from proctorhub.attempts.lifecycle import apply_action
 from proctorhub.attempts.models import Attempt
 from proctorhub.attempts.services import create_attempt
 from tests.conftest import COURSE, LEARNER, OTHER_COURSE, PROVIDER, make_client
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Staff fixtures set passwords; a cheap hasher keeps these tests quick."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    """Every error is JSON {"error": code, "detail": message}."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    body = response.json()
-    assert isinstance(body.get("error"), str) and body["error"], body
-    assert isinstance(body.get("detail"), str) and body["detail"], body
-    if code is not None:
-        assert body["error"] == code, body
-    return body
+from tests.api_helpers import assert_error, wrong_token
 
 
 def user_body(learner) -> dict:
@@ -54,12 +37,6 @@ def provider_http(db) -> HTTPClient:
 @pytest.fixture
 def attempt(exam, learner) -> Attempt:
     return create_attempt(exam=exam, user=learner, by=LEARNER)
-
-
-def wrong_token() -> HTTPClient:
-    http = HTTPClient()
-    http.credentials(HTTP_AUTHORIZATION="Bearer ph_not-a-real-token")
-    return http
 
 
 # --- 401 on every attempt endpoint -----------------------------------------------------------

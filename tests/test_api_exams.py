@@ -7,24 +7,7 @@ from rest_framework.test import APIClient as HTTPClient
 
 from proctorhub.exams.models import Exam
 from tests.conftest import COURSE, OTHER_COURSE, make_client
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Staff fixtures set passwords; a cheap hasher keeps these tests quick."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    """Every error is JSON {"error": code, "detail": message}."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    body = response.json()
-    assert isinstance(body.get("error"), str) and body["error"], body
-    assert isinstance(body.get("detail"), str) and body["detail"], body
-    if code is not None:
-        assert body["error"] == code, body
-    return body
+from tests.api_helpers import assert_error, wrong_token
 
 
 def exam_body(**overrides) -> dict:
@@ -52,12 +35,6 @@ def other_staff_http(make_staff) -> HTTPClient:
 def provider_http(db) -> HTTPClient:
     """An API client without scope lms."""
     return make_client("provider:mock")[0]
-
-
-def wrong_token() -> HTTPClient:
-    http = HTTPClient()
-    http.credentials(HTTP_AUTHORIZATION="Bearer ph_not-a-real-token")
-    return http
 
 
 # --- 401 on every exam endpoint --------------------------------------------------------------

@@ -16,36 +16,11 @@ from proctorhub.notifications.models import OutboxEvent
 from proctorhub.providers.registry import get_provider
 from proctorhub.reviews.models import Delivery, Review
 from tests.conftest import LEARNER, PROVIDER, make_client
+from tests.api_helpers import assert_error, wrong_token
 
 STANDARD_REVIEW = json.loads(
-    (
-        Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "standard_review.json"
-    ).read_text()
+    (Path(__file__).parent / "fixtures" / "standard_review.json").read_text()
 )
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Staff fixtures set passwords; a cheap hasher keeps these tests quick."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    """Every error is JSON {"error": code, "detail": message}."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    body = response.json()
-    assert isinstance(body.get("error"), str) and body["error"], body
-    assert isinstance(body.get("detail"), str) and body["detail"], body
-    if code is not None:
-        assert body["error"] == code, body
-    return body
-
-
-def wrong_token() -> HTTPClient:
-    http = HTTPClient()
-    http.credentials(HTTP_AUTHORIZATION="Bearer ph_not-a-real-token")
-    return http
 
 
 # --- health -----------------------------------------------------------------------------------

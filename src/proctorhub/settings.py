@@ -84,6 +84,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = str(CONFIG.var_dir / "static")
 
+if CONFIG.env == "test":
+    # The suite creates many users; a cheap hasher keeps it fast. Never outside tests.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/api/docs/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
