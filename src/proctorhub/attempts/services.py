@@ -38,7 +38,8 @@ def create_attempt(*, exam: Exam, user: User, by: ActedBy) -> Attempt:
     draft = Attempt(exam=exam, user=user, backend=exam.backend,
                     taking_as_proctored=taking_as_proctored, is_sample_attempt=exam.is_sample)
     with transaction.atomic():
-        resumed_from = _check_can_create(exam, user, taking_as_proctored)
+        # Known before registering, so the provider is told the time the learner really has.
+        draft.resumed_from = _check_can_create(exam, user, taking_as_proctored)
     try:
         draft.external_id = provider.register_attempt(draft)
     except ProviderError as exc:
