@@ -10,8 +10,8 @@ from rest_framework.test import APIClient as HTTPClient
 from proctorhub.accounts.models import User
 from proctorhub.attempts.services import create_attempt
 from proctorhub.exams.models import Allowance
-from tests.conftest import LEARNER, OTHER_COURSE, make_client
 from tests.api_helpers import assert_error, wrong_token
+from tests.conftest import LEARNER, OTHER_COURSE, make_client
 
 
 def user_body(learner) -> dict:

@@ -9,8 +9,8 @@ from proctorhub.accounts.models import User
 from proctorhub.attempts.lifecycle import apply_action
 from proctorhub.attempts.models import Attempt
 from proctorhub.attempts.services import create_attempt
-from tests.conftest import COURSE, LEARNER, OTHER_COURSE, PROVIDER, make_client
 from tests.api_helpers import assert_error, wrong_token
+from tests.conftest import COURSE, LEARNER, OTHER_COURSE, PROVIDER, make_client
 
 
 def user_body(learner) -> dict:

@@ -6,8 +6,8 @@ import pytest
 from rest_framework.test import APIClient as HTTPClient
 
 from proctorhub.exams.models import Exam
-from tests.conftest import COURSE, OTHER_COURSE, make_client
 from tests.api_helpers import assert_error, wrong_token
+from tests.conftest import COURSE, OTHER_COURSE, make_client
 
 
 def exam_body(**overrides) -> dict:

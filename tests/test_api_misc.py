@@ -15,8 +15,8 @@ from proctorhub.attempts.services import create_attempt
 from proctorhub.notifications.models import OutboxEvent
 from proctorhub.providers.registry import get_provider
 from proctorhub.reviews.models import Delivery, Review
-from tests.conftest import LEARNER, PROVIDER, make_client
 from tests.api_helpers import assert_error, wrong_token
+from tests.conftest import LEARNER, PROVIDER, make_client
 
 STANDARD_REVIEW = json.loads(
     (Path(__file__).parent / "fixtures" / "standard_review.json").read_text()

@@ -30,7 +30,7 @@ from proctorhub.reviews.services import apply_review, payload_digest
 log = logging.getLogger(__name__)
 
 DROPPED_KEYS = {"userPhotoBase64String", "videoReviewLink"}
-O = Delivery.Outcome
+Outcome = Delivery.Outcome
 
 
 @dataclass
@@ -81,7 +81,7 @@ def record_unknown_provider(name: str) -> Answer:
     from proctorhub.providers.registry import available
 
     delivery = Delivery(provider=redact(name)[:64])
-    return _finish(delivery, O.REJECTED, 404, "unknown_provider",
+    return _finish(delivery, Outcome.REJECTED, 404, "unknown_provider",
                    f"unknown provider {name[:64]!r}: available are {', '.join(available())}")
 
 
@@ -94,20 +94,20 @@ def receive(provider: Provider, request, route: Route) -> Answer:
     except ValueError:
         length = 0
     if length > limit:
-        return _finish(delivery, O.REJECTED, 413, "too_large",
+        return _finish(delivery, Outcome.REJECTED, 413, "too_large",
                        f"body is {length} bytes; the limit is {limit}")
     try:
         provider.verify_caller(request)
     except CallerRejected as exc:
-        return _finish(delivery, O.REJECTED, 401, "unauthenticated", str(exc))
+        return _finish(delivery, Outcome.REJECTED, 401, "unauthenticated", str(exc))
     raw_body = request.body
     if len(raw_body) > limit:
-        return _finish(delivery, O.REJECTED, 413, "too_large",
+        return _finish(delivery, Outcome.REJECTED, 413, "too_large",
                        f"body is over the limit of {limit} bytes")
     try:
         payload = json.loads(raw_body or b"null")  # JSON whatever the Content-Type says
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        return _finish(delivery, O.REJECTED, 400, "malformed_body",
+        return _finish(delivery, Outcome.REJECTED, 400, "malformed_body",
                        f"body is not valid JSON: {str(exc)[:200]}")
     link = payload.get("videoReviewLink") if isinstance(payload, dict) else None
     if isinstance(link, str) and link:
@@ -126,28 +126,28 @@ def process(delivery: Delivery, provider: Provider, route: Route) -> Answer:
         try:
             attempt_code, external_id = route.ids_from_payload(payload)
         except InvalidReview as exc:
-            return _finish(delivery, O.REJECTED, 400, "invalid_review", str(exc))
+            return _finish(delivery, Outcome.REJECTED, 400, "invalid_review", str(exc))
         delivery.attempt_code, delivery.external_id = attempt_code[:64], external_id[:255]
     attempt = _locate(provider, attempt_code, external_id)
     if attempt is None:
         what = (f"could not locate attempt code {attempt_code}" if attempt_code else
                 f"could not locate an attempt of {provider.name} with id {external_id}")
-        return _finish(delivery, O.ORPHANED, route.orphan_status, "unknown_attempt",
+        return _finish(delivery, Outcome.ORPHANED, route.orphan_status, "unknown_attempt",
                        f"{what}; the delivery is kept and can be replayed")
     delivery.attempt, delivery.attempt_code = attempt, attempt.attempt_code
     if attempt_code and not _ids_match(attempt, external_id):
-        return _finish(delivery, O.REJECTED, 400, "id_mismatch",
+        return _finish(delivery, Outcome.REJECTED, 400, "id_mismatch",
                        f"ssiRecordLocator {external_id} does not match the attempt's external id "
                        f"{attempt.external_id}; nothing applied")
     try:
         review = provider.normalize_review(payload)
     except InvalidReview as exc:
-        return _finish(delivery, O.REJECTED, 400, "invalid_review", str(exc))
+        return _finish(delivery, Outcome.REJECTED, 400, "invalid_review", str(exc))
     reviewer = None
     if review.reviewed_by:
         reviewer = User.objects.filter(email__iexact=review.reviewed_by).first()
         if reviewer is None or not is_course_staff(reviewer, attempt.exam.course_id):
-            return _finish(delivery, O.REJECTED, 403, "forbidden",
+            return _finish(delivery, Outcome.REJECTED, 403, "forbidden",
                            f"reviewed_by is not staff of course {attempt.exam.course_id}")
     by = ActedBy(Actor.PROVIDER, f"provider:{provider.name}")
     try:
@@ -155,13 +155,13 @@ def process(delivery: Delivery, provider: Provider, route: Route) -> Answer:
                                reviewer=reviewer, video=(delivery.video_key_id,
                                                          delivery.video_link_encrypted))
     except Conflict as exc:
-        return _finish(delivery, O.REJECTED, 409, exc.code, exc.detail)
+        return _finish(delivery, Outcome.REJECTED, 409, exc.code, exc.detail)
     except DatabaseError:
         log.warning("review apply hit a database conflict", extra={"delivery_id": delivery.pk})
-        return _finish(delivery, O.FAILED, 503, "retry", "the attempt is busy; retry the delivery")
+        return _finish(delivery, Outcome.FAILED, 503, "retry", "the attempt is busy; retry the delivery")
     if applied.duplicate:
-        return _finish(delivery, O.DUPLICATE, 200, "", applied.note)
-    return _finish(delivery, O.APPLIED, 200, "",
+        return _finish(delivery, Outcome.DUPLICATE, 200, "", applied.note)
+    return _finish(delivery, Outcome.APPLIED, 200, "",
                    f"{applied.old_status} -> {applied.new_status}: {applied.note}")
 
 
