@@ -41,6 +41,7 @@ run: install
 	@echo "  API docs (Swagger UI): http://$(HOST):$(PORT)/api/docs/"
 	@echo "  OpenAPI schema:        http://$(HOST):$(PORT)/api/schema/"
 	@echo "  Staff sign-in:         http://$(HOST):$(PORT)/accounts/login/"
+	@echo "  Staff pages: http://$(HOST):$(PORT)/staff/"
 	@echo "  Admin:                 http://$(HOST):$(PORT)/admin/"
 	@echo "  Demo logins:           staff / staff-demo-password (course staff), admin / admin-demo-password"
 	@echo "  API token for an LMS:  $(BIN)/proctorhub create-api-client my-lms --scope lms"

@@ -147,3 +147,11 @@ def test_standard_review_reviewed_by_must_be_course_staff(exam, learner, make_st
     accepted = _standard(token, attempt, reviewed_by=insider.email)
     assert accepted.status_code == 200
     assert Review.objects.get(attempt=attempt).reviewed_by == insider
+
+
+def test_a_staff_verdict_keeps_the_providers_comments(psi, anon, staff, exam, learner):
+    attempt = _flagged(anon, exam, learner)
+    before = sorted(Review.objects.get(attempt=attempt).comments.values_list("start", "comment"))
+    assert _review(staff, attempt, status="passed", reason="false alarm").status_code == 200
+    after = sorted(Review.objects.get(attempt=attempt).comments.values_list("start", "comment"))
+    assert after == before and len(after) == 5

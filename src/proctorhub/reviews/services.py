@@ -60,7 +60,9 @@ def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, ra
         obj.video_key_id, obj.video_link_encrypted = video
     obj._change_reason = f"{by.label} ({by.actor.value}) review {review.status}"
     obj.save()
-    obj.comments.all().delete()
+    if not from_staff:
+        # A provider's review replaces its comments; a staff verdict keeps the provider's.
+        obj.comments.all().delete()
     ReviewComment.objects.bulk_create(
         ReviewComment(review=obj, start=c.start, stop=c.stop, duration=c.duration,
                       comment=c.comment, status=c.status) for c in review.comments

@@ -4,10 +4,11 @@ import django.contrib.auth.models
 import django.contrib.auth.validators
 import django.db.models.deletion
 import django.utils.timezone
-import proctorhub.accounts.models
 import simple_history.models
 from django.conf import settings
 from django.db import migrations, models
+
+import proctorhub.accounts.models
 
 
 class Migration(migrations.Migration):

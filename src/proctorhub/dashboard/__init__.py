@@ -1,0 +1,1 @@
+"""Staff pages: review queue, attempt detail with timeline, decisions, allowances, resets."""
