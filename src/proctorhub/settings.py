@@ -33,10 +33,12 @@ INSTALLED_APPS = [
     "proctorhub.providers",
     "proctorhub.api",
     "proctorhub.runtime",
+    "proctorhub.dashboard",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -83,13 +85,23 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = str(CONFIG.var_dir / "static")
+# whitenoise serves static files from the app itself (no CDN, no separate web server; `make run`
+# works offline). `proctorhub serve` runs collectstatic; outside production the app directories
+# are served directly too, so tests and `runserver` need no collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = not CONFIG.is_production
+if not CONFIG.is_production:  # whitenoise warns on every request when STATIC_ROOT is missing
+    Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 if CONFIG.env == "test":
     # The suite creates many users; a cheap hasher keeps it fast. Never outside tests.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/api/docs/"
+LOGIN_REDIRECT_URL = "/staff/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 REST_FRAMEWORK = {
