@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from functools import reduce
@@ -140,22 +141,51 @@ def send_rows(ids: list[int], *, rounds: int = 50) -> int:
     return tried
 
 
+# Successes at in-process destinations (tracking log, handlers) are recorded together, at most
+# this long after the first of them: one UPDATE instead of one per row. A crash in between sends
+# them again (at-least-once: handlers get the idempotency key; tracking lines carry event_id).
+# Successes at external receivers (webhooks, Zendesk, email) are recorded one by one at once.
+FLUSH_SECONDS = 0.5
+BATCHED_DESTINATIONS = ("tracking", "handler")
+
+
 def _send_batch(rows: list[OutboxDelivery]) -> list[tuple[int, str]]:
     """Send claimed rows; return the (attempt, destination) chains that advanced."""
     broken: dict[str, timedelta] = {}
     advanced: list[tuple[int, str]] = []
+    done: list[OutboxDelivery] = []
+    first_done = 0.0
     for row in rows:
         if row.destination in broken:
             # This destination just failed in this batch: don't wait on it row after row.
             _release(row, broken[row.destination])
             continue
-        ok = _send_one(row)
-        if ok and row.attempt_id is not None:
+        outcome = _send_one(row)
+        if outcome == SENT and row.destination not in BATCHED_DESTINATIONS:
+            _record_delivered([row])
+        elif outcome == SENT:
+            done.append(row)
+            first_done = first_done or time.monotonic()
+            if time.monotonic() - first_done > FLUSH_SECONDS:
+                _record_delivered(done)
+                done, first_done = [], 0.0
+        if outcome != FAILED and row.attempt_id is not None:
             advanced.append((row.attempt_id, row.destination))
-        elif not ok and row.destination != "handler":
+        elif outcome == FAILED and row.destination != "handler":
             broken[row.destination] = backoff(1)
+    _record_delivered(done)
     _summarize({row.event_id for row in rows})
     return advanced
+
+
+def _record_delivered(rows: list[OutboxDelivery]) -> None:
+    by_tries: dict[int, list[int]] = {}
+    for row in rows:
+        by_tries.setdefault(row.tries, []).append(row.pk)
+    now = timezone.now()
+    for tries, ids in by_tries.items():  # fenced on tries, like every outcome
+        OutboxDelivery.objects.filter(pk__in=ids, tries=tries).update(
+            state=State.DELIVERED, delivered_at=now, last_error="")
 
 
 def _release(row: OutboxDelivery, after: timedelta) -> None:
@@ -164,33 +194,37 @@ def _release(row: OutboxDelivery, after: timedelta) -> None:
         tries=F("tries") - 1, next_attempt_at=timezone.now() + after)
 
 
-def _send_one(row: OutboxDelivery) -> bool:
+SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
+
+
+def _send_one(row: OutboxDelivery) -> str:
+    """Send one row; record a failure or a skip here, leave a success (SENT) to the caller."""
     from proctorhub.notifications.channels import sender_for
 
     update: dict = {}
-    ok = False
+    outcome = SKIPPED
     try:
         sender_for(row.destination)(row, row.event)
     except GiveUp as exc:
         update.update(state=State.DEAD, last_error=f"GiveUp: {exc}"[:2000])
         log.warning("outbox send refused; parked as dead", extra=_ids(row))
+        outcome = FAILED
     except Skipped as exc:
         update.update(state=State.DELIVERED, delivered_at=timezone.now(),
                       last_error=f"skipped: {exc}"[:2000])
-        ok = True
     except Exception as exc:  # noqa: BLE001 - any failure is retried, then parked as dead
         update["last_error"] = f"{type(exc).__name__}: {exc}"[:2000]
         if row.tries >= max_tries():
             update["state"] = State.DEAD
         else:
             update["next_attempt_at"] = timezone.now() + backoff(row.tries)
-        log.warning("outbox send failed", extra=_ids(row))
+        log.warning("outbox send failed", extra={**_ids(row), "error": type(exc).__name__})
+        outcome = FAILED
     else:
-        update.update(state=State.DELIVERED, delivered_at=timezone.now(), last_error="")
-        ok = True
+        return SENT
     # Fenced on tries: if our lease ran out and another runner claimed the row, it decides.
     OutboxDelivery.objects.filter(pk=row.pk, tries=row.tries).update(**update)
-    return ok
+    return outcome
 
 
 def _ids(row: OutboxDelivery) -> dict:
@@ -202,43 +236,44 @@ def _summarize(event_ids: Iterable[int]) -> None:
     """Bring each event's state/tries/last_error/next time in line with its deliveries.
 
     The event rows are locked while summarising, so concurrent runners finishing deliveries of
-    the same event serialise here and the last one sees every committed outcome.
+    the same event serialise here and the last one sees every committed outcome. Events with the
+    same summary are updated together (one statement per distinct summary, usually one).
     """
     ids = sorted(set(event_ids))
     if not ids:
         return
+    now = timezone.now()
     with transaction.atomic():
-        events = list(OutboxEvent.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
-        stats = {s["event_id"]: s for s in OutboxDelivery.objects.filter(event_id__in=ids)
+        locked = list(OutboxEvent.objects.select_for_update().filter(pk__in=ids)
+                      .order_by("pk").values_list("pk", flat=True))
+        stats = {s["event_id"]: s for s in OutboxDelivery.objects.filter(event_id__in=locked)
                  .values("event_id").annotate(
-                     total=Count("id"), pending=Count("id", filter=Q(state=State.PENDING)),
+                     pending=Count("id", filter=Q(state=State.PENDING)),
                      dead=Count("id", filter=Q(state=State.DEAD)), tries=Max("tries"),
-                     next_at=Min("next_attempt_at", filter=Q(state=State.PENDING)),
-                     done_at=Max("delivered_at"))}
+                     next_at=Min("next_attempt_at", filter=Q(state=State.PENDING)))}
         errors: dict[int, str] = {}
-        for event_id, error in (OutboxDelivery.objects.filter(event_id__in=ids)
+        for event_id, error in (OutboxDelivery.objects.filter(event_id__in=locked)
                                 .exclude(last_error="").exclude(state=State.DELIVERED)
                                 .order_by("id").values_list("event_id", "last_error")):
             errors.setdefault(event_id, error)
-        changed = []
-        for event in events:
-            s = stats.get(event.pk)
+        groups: dict[tuple, list[int]] = {}
+        for event_id in locked:
+            s = stats.get(event_id)
             if s is None:  # no deliveries at all (e.g. written before the channels existed)
-                event.state, event.delivered_at = State.DELIVERED, timezone.now()
-                event.last_error = "no destination for this kind"
-                changed.append(event)
-                continue
-            event.tries = s["tries"] or 0
-            event.last_error = errors.get(event.pk, "")
-            if s["pending"]:
-                event.state, event.next_attempt_at = State.PENDING, s["next_at"]
-            elif s["dead"]:
-                event.state = State.DEAD
+                change = (("state", State.DELIVERED), ("delivered_at", now),
+                          ("last_error", "no destination for this kind"))
+            elif s["pending"]:
+                change = (("state", State.PENDING), ("tries", s["tries"]),
+                          ("next_attempt_at", s["next_at"]),
+                          ("last_error", errors.get(event_id, "")), ("delivered_at", None))
             else:
-                event.state, event.delivered_at = State.DELIVERED, s["done_at"]
-            changed.append(event)
-        OutboxEvent.objects.bulk_update(
-            changed, ["tries", "last_error", "state", "next_attempt_at", "delivered_at"])
+                state = State.DEAD if s["dead"] else State.DELIVERED
+                change = (("state", state), ("tries", s["tries"]),
+                          ("last_error", errors.get(event_id, "")),
+                          ("delivered_at", now if state == State.DELIVERED else None))
+            groups.setdefault(change, []).append(event_id)
+        for change, members in groups.items():
+            OutboxEvent.objects.filter(pk__in=members).update(**dict(change))
 
 
 def settle(limit: int = 500) -> int:

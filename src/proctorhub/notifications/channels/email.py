@@ -12,6 +12,7 @@ copy is recognisable as the same message.
 from __future__ import annotations
 
 import hashlib
+import smtplib
 from typing import Any
 
 from django.conf import settings
@@ -75,7 +76,12 @@ def deliver(to: list[str], name: str, context: dict[str, Any], key: str) -> None
         headers={"Message-ID": message_id(key), "X-Proctorhub-Event": key})
     if html:
         msg.attach_alternative(html, "text/html")
-    msg.send(fail_silently=False)
+    try:
+        msg.send(fail_silently=False)
+    except smtplib.SMTPRecipientsRefused as exc:
+        # The server refuses this address; retrying won't change that (other SMTP errors retry).
+        codes = sorted({code for code, _ in exc.recipients.values()})
+        raise GiveUp(f"the mail server refused the recipient (SMTP {codes})") from None
 
 
 def send(delivery: OutboxDelivery, event: OutboxEvent) -> None:

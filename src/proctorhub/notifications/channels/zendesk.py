@@ -25,7 +25,12 @@ TEMPLATE = "support_suspicious_review"
 
 
 class _BaseURLSession(requests.Session):
-    """Send zenpy's requests to ``api_url`` instead of https://<subdomain>.zendesk.com."""
+    """Send zenpy's requests to ``api_url`` instead of https://<subdomain>.zendesk.com.
+
+    zenpy recognises responses of its own API by their request URL, so the response keeps the
+    URL zenpy asked for. (zenpy's own switch, the ZENPY_FORCE_NETLOC/SCHEME environment
+    variables, would change every client in the process.)
+    """
 
     def __init__(self, api_url: str):
         super().__init__()
@@ -33,9 +38,11 @@ class _BaseURLSession(requests.Session):
 
     def request(self, method, url, *args, **kwargs):
         parts = urlsplit(url)
-        url = urlunsplit((self._base.scheme, self._base.netloc, self._base.path + parts.path,
-                          parts.query, parts.fragment))
-        return super().request(method, url, *args, **kwargs)
+        target = urlunsplit((self._base.scheme, self._base.netloc, self._base.path + parts.path,
+                             parts.query, parts.fragment))
+        response = super().request(method, target, *args, **kwargs)
+        response.request.url = url
+        return response
 
 
 def client() -> Zenpy:
@@ -51,9 +58,9 @@ def create_ticket(subject: str, body: str, external_id: str) -> int:
     """Create the ticket unless one with ``external_id`` exists; return its id."""
     zd = settings.CONFIG.zendesk
     api = client()
-    for existing in api.tickets(external_id=external_id):
-        return existing.id
     try:
+        for existing in api.tickets(external_id=external_id):
+            return existing.id
         audit = api.tickets.create(Ticket(subject=subject, comment=Comment(body=body),
                                           external_id=external_id,
                                           tags=list(zd.get("tags") or [])))
@@ -61,7 +68,7 @@ def create_ticket(subject: str, body: str, external_id: str) -> int:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status is not None and 400 <= status < 500 and status not in (408, 409, 429):
             raise GiveUp(f"Zendesk refused the ticket: {status} {str(exc)[:300]}") from None
-        raise
+        raise RuntimeError(f"Zendesk answered {status}: {str(exc)[:300]}") from None
     return audit.ticket.id
 
 

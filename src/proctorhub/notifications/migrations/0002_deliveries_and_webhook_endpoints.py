@@ -2,8 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import proctorhub.notifications.models
 from django.db import migrations, models
+
+import proctorhub.notifications.models
 
 # Kinds that had an in-process handler before deliveries existed.
 HANDLED_KINDS = ("mock.post_review",)
