@@ -6,11 +6,13 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 export PROCTORHUB_VAR_DIR ?= $(CURDIR)/var
 
-.PHONY: run test install dev lint lock clean help
+.PHONY: run test reliability bench install dev lint lock clean help
 
 help:
 	@echo "make run   - install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test  - install dev deps, run the suite on SQLite, then on PostgreSQL"
+	@echo "make reliability - full reliability suite: 5 min load on PostgreSQL, 1000 fuzz cases each"
+	@echo "make bench - benchmark on SQLite and PostgreSQL: table + bench/results/<date>-<db>.json"
 	@echo "make lint  - ruff"
 	@echo "make lock  - re-pin requirements/*.txt from pyproject.toml"
 
@@ -50,6 +52,20 @@ run: install
 
 test: dev
 	PYTHON=$(BIN)/python scripts/run-tests.sh
+
+# Full mode of tests/reliability (`make test` runs the same tests in short mode: 30 s, 150 cases).
+RELIABILITY_SECONDS  ?= 300
+RELIABILITY_EXAMPLES ?= 1000
+reliability: dev
+	RELIABILITY_SECONDS=$(RELIABILITY_SECONDS) RELIABILITY_EXAMPLES=$(RELIABILITY_EXAMPLES) \
+		PYTHON=$(BIN)/python scripts/run-tests.sh tests/reliability
+
+# Review callbacks over HTTP (gunicorn, 2 workers) and in-process, SQL per callback, the raw
+# floor, lifecycle, growth at 10k/100k attempts. Full run with the 1M point:
+#   make bench BENCH_ARGS="--sizes 10000,100000,1000000"
+BENCH_ARGS ?= --quick --growth
+bench: dev
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: dev
 	$(BIN)/ruff check src tests

@@ -190,3 +190,11 @@ CELERY_BEAT_SCHEDULE = {  # for a separate `celery beat`; `proctorhub worker` sw
     "proctorhub-outbox-sweep": {"task": "proctorhub.outbox.sweep",
                                 "schedule": float(CONFIG.outbox["sweep_seconds"])},
 }
+
+# Cache (rate limits, e.g. unknown attempt codes on the PSI launch URL). Per-process memory by
+# default; set PROCTORHUB_CACHE_URL=redis://host:6379/1 so every gunicorn worker shares counters.
+CACHES = {"default": (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+     "LOCATION": _os.environ["PROCTORHUB_CACHE_URL"]}
+    if _os.environ.get("PROCTORHUB_CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "proctorhub"})}

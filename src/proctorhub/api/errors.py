@@ -7,6 +7,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -14,6 +15,9 @@ from rest_framework.response import Response
 from proctorhub.errors import DomainError
 
 log = logging.getLogger(__name__)
+
+#: Seconds a client should wait before retrying when the database is unreachable.
+RETRY_AFTER_SECONDS = 5
 
 _CODES = {
     exceptions.NotAuthenticated: "unauthenticated",
@@ -50,6 +54,14 @@ def _flatten(detail, prefix="") -> list[str]:
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.detail), status=exc.http_status)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away (restart, failover, a killed connection) or refused for a
+        # moment (deadlock, lock timeout): the transaction was rolled back, so the request can
+        # simply be retried. Django drops the broken connection at the end of the request.
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return Response(error_body("unavailable", "the database is unavailable for a moment; "
+                                   f"nothing was changed — retry in {RETRY_AFTER_SECONDS} seconds"),
+                        status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("too_large", "request body is larger than allowed"),
                         status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)

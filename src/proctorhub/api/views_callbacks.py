@@ -8,6 +8,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from proctorhub.api.base import ApiView
+from proctorhub.api.errors import RETRY_AFTER_SECONDS
 from proctorhub.api.serializers import StandardReviewSerializer
 from proctorhub.providers.registry import UnknownProvider, get_provider
 from proctorhub.reviews.intake import Route, receive, record_unknown_provider
@@ -38,7 +39,7 @@ class StandardReviewCallbackView(ApiView):
             answer = record_unknown_provider(provider)
             return Response(answer.body, status=answer.http_status)
         answer = receive(prov, request, Route(url_external_id=external_id))
-        return Response(answer.body, status=answer.http_status)
+        return _answer(answer)
 
 
 class PSIReviewCallbackView(ApiView):
@@ -61,4 +62,10 @@ class PSIReviewCallbackView(ApiView):
                                                   orphan_status=400))
         if answer.http_status == 200:
             return HttpResponse("OK", content_type="text/plain")
-        return Response(answer.body, status=answer.http_status)
+        return _answer(answer)
+
+
+def _answer(answer) -> Response:
+    """The JSON answer; a 503 (busy or unavailable: nothing applied) says when to retry."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if answer.http_status == 503 else None
+    return Response(answer.body, status=answer.http_status, headers=headers)

@@ -8,9 +8,11 @@ HTML page with no personal data, not cached, and sent without a referrer so the 
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.core.cache import cache
+from django.http import HttpResponse, JsonResponse
 from django.utils.html import escape
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 
@@ -28,6 +30,10 @@ SECURE_BROWSER_COOKIE = "proctorhub_secure_browser"
 SECURE_BROWSER_SALT = "proctorhub.secure-browser"
 LAUNCHED_BY = ActedBy(Actor.SYSTEM, "psi launch url")
 NOT_READY_YET = frozenset({Status.CREATED, Status.DOWNLOAD_SOFTWARE_CLICKED})
+#: Unknown codes one client address may try per window before every launch from it gets a 429
+#: (``[providers.software_secure] launch_unknown_codes_per_minute``; 0 switches the limit off).
+DEFAULT_UNKNOWN_CODES_PER_MINUTE = 20
+RATE_WINDOW_SECONDS = 60
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">
@@ -44,9 +50,19 @@ class PSILaunchView(ApiView):
                    description="Opened by PSI's secure browser. Marks the attempt ready to start "
                                "and sets a signed cookie marking the browser as the secure one.")
     def get(self, request, attempt_code: str):
+        limit, key, retry_after = _rate_limit(request)
+        if limit and _misses(key) >= limit:
+            log.warning("PSI launch rate limited", extra={"retry_after": retry_after})
+            response = JsonResponse(
+                {"error": "throttled", "detail": f"more than {limit} unknown attempt codes from "
+                 f"this address in a minute; retry after {retry_after} seconds"}, status=429)
+            response["Retry-After"] = str(retry_after)
+            return response
         attempt = (Attempt.objects.filter(attempt_code=attempt_code, backend=PROVIDER,
                                           is_archived=False).only("id", "status").first())
         if attempt is None:
+            if limit:
+                _count_miss(key, retry_after)
             raise NotFound("no live PSI attempt has this code; it may have been reset — "
                            "start the exam again from the course")
         if attempt.status in NOT_READY_YET:
@@ -65,6 +81,37 @@ class PSILaunchView(ApiView):
         response["Cache-Control"] = "no-store"
         response["Referrer-Policy"] = "no-referrer"
         return response
+
+
+def _rate_limit(request) -> tuple[int, str, int]:
+    """``(limit, cache key of this address's window, seconds until the window ends)``.
+
+    Keyed by REMOTE_ADDR (not X-Forwarded-For, which a caller can forge); behind a proxy, set the
+    proxy to pass the client address as REMOTE_ADDR."""
+    conf = settings.CONFIG.providers.get(PROVIDER) or {}
+    limit = int(conf.get("launch_unknown_codes_per_minute", DEFAULT_UNKNOWN_CODES_PER_MINUTE))
+    now = time.time()
+    window = int(now // RATE_WINDOW_SECONDS)
+    retry_after = max(1, int((window + 1) * RATE_WINDOW_SECONDS - now + 0.999))
+    return limit, f"psi-launch-miss:{request.META.get('REMOTE_ADDR', '')}:{window}", retry_after
+
+
+def _misses(key: str) -> int:
+    try:
+        return int(cache.get(key) or 0)
+    except Exception:  # a cache outage must not lock learners out: fail open, loudly
+        log.exception("rate-limit cache unavailable")
+        return 0
+
+
+def _count_miss(key: str, ttl: int) -> None:
+    try:
+        if not cache.add(key, 1, timeout=ttl + 1):
+            cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=ttl + 1)
+    except Exception:
+        log.exception("rate-limit cache unavailable")
 
 
 def _page(status: str) -> str:

@@ -30,8 +30,11 @@ SYSTEM = ActedBy(Actor.SYSTEM, "system")
 
 
 def lock_attempt(attempt_id: int) -> Attempt:
+    """Lock the attempt row — only that row (``of=("self",)``): without it PostgreSQL also locks
+    the joined exam and learner rows, which serializes every status change of an exam's learners
+    on the exam row."""
     try:
-        return (Attempt.objects.select_for_update().select_related("exam", "user")
+        return (Attempt.objects.select_for_update(of=("self",)).select_related("exam", "user")
                 .get(pk=attempt_id))
     except Attempt.DoesNotExist:
         raise NotFound(f"attempt {attempt_id} does not exist") from None
@@ -47,7 +50,19 @@ def apply_action(attempt_id: int, action: Action | str, by: ActedBy, *, reason: 
         action = Action(action)
     except ValueError:
         raise InvalidInput(f"unknown action {action!r}") from None
-    attempt = lock_attempt(attempt_id)
+    return apply_action_locked(lock_attempt(attempt_id), action, by, reason=reason)
+
+
+def apply_action_locked(attempt: Attempt, action: Action | str, by: ActedBy, *,
+                        reason: str = "") -> Attempt:
+    """:func:`apply_action` on an attempt the caller already locked with :func:`lock_attempt`
+    in its still-open transaction (saves re-reading the row; ``attempt`` is updated in place)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("apply_action_locked needs the caller's transaction holding the lock")
+    try:
+        action = Action(action)
+    except ValueError:
+        raise InvalidInput(f"unknown action {action!r}") from None
     old = Status(attempt.status)
     if attempt.is_archived:
         raise IllegalTransition(f"attempt {attempt.pk} is archived; no action can change it")

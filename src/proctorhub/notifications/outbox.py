@@ -30,11 +30,9 @@ def emit(kind: str, payload: dict[str, Any], *, key: str | None = None,
         raise RuntimeError("outbox events must be written inside the transaction of the change")
     now = timezone.now()
     when = not_before or (now + (delay or timedelta(0)))
-    event, created = OutboxEvent.objects.get_or_create(
-        idempotency_key=key or f"{kind}:{uuid.uuid4().hex}",
-        defaults={"kind": kind, "payload": payload, "attempt_id": attempt_id,
-                  "next_attempt_at": when},
-    )
+    event, created = _insert_once(OutboxEvent(
+        idempotency_key=key or f"{kind}:{uuid.uuid4().hex}", kind=kind, payload=payload,
+        attempt_id=attempt_id, next_attempt_at=when))
     if not created:
         return event
     destinations = destinations_for(kind, payload, attempt_id)
@@ -54,6 +52,39 @@ def emit(kind: str, payload: dict[str, Any], *, key: str | None = None,
         countdown = max((when - now).total_seconds(), 0)
         transaction.on_commit(lambda: _wake_workers(ids, countdown), robust=True)
     return event
+
+
+def _insert_once(event: OutboxEvent) -> tuple[OutboxEvent, bool]:
+    """Insert ``event`` unless its idempotency key exists; ``(row, created)`` like get_or_create.
+
+    One ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL, SQLite >= 3.35) instead of
+    get_or_create's SELECT, SAVEPOINT, INSERT, RELEASE; the existing row is read only when the
+    key was already taken. A concurrent insert of the same key waits for the other transaction,
+    as with the unique index get_or_create relies on.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor not in ("postgresql", "sqlite") or not (
+            connection.features.can_return_columns_from_insert):
+        return OutboxEvent.objects.get_or_create(
+            idempotency_key=event.idempotency_key,
+            defaults={"kind": event.kind, "payload": event.payload,
+                      "attempt_id": event.attempt_id, "next_attempt_at": event.next_attempt_at})
+    meta = OutboxEvent._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
+    qn = connection.ops.quote_name
+    sql = (f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))}) "
+           f"ON CONFLICT ({qn(meta.get_field('idempotency_key').column)}) DO NOTHING "
+           f"RETURNING {qn(meta.pk.column)}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return OutboxEvent.objects.get(idempotency_key=event.idempotency_key), False
+    event.pk = row[0]
+    event._state.adding, event._state.db = False, connection.alias
+    return event, True
 
 
 def delivery_key(event_key: str, destination: str) -> str:

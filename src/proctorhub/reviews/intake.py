@@ -63,6 +63,23 @@ def redact(value: Any) -> Any:
     return value
 
 
+MAX_DEPTH = 32  # PSI's payload is 3 levels deep; deeper bodies are refused, not recursed into
+
+
+def _check_storable(payload: Any) -> None:
+    """Refuse JSON that parses but cannot be stored or walked safely (raises ``ValueError``):
+    nesting deeper than :data:`MAX_DEPTH`, NaN/Infinity, lone surrogates (not valid UTF-8)."""
+    stack = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+            items = list(value.values()) + list(value) if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in items)
+    json.dumps(payload, allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
 def _finish(delivery: Delivery, outcome: str, http_status: int, code: str, detail: str) -> Answer:
     delivery.outcome, delivery.http_status, delivery.detail = outcome, http_status, detail
     delivery.save()
@@ -106,6 +123,7 @@ def receive(provider: Provider, request, route: Route) -> Answer:
                        f"body is over the limit of {limit} bytes")
     try:
         payload = json.loads(raw_body or b"null")  # JSON whatever the Content-Type says
+        _check_storable(payload)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return _finish(delivery, Outcome.REJECTED, 400, "malformed_body",
                        f"body is not valid JSON: {str(exc)[:200]}")
@@ -134,6 +152,9 @@ def process(delivery: Delivery, provider: Provider, route: Route) -> Answer:
                 f"could not locate an attempt of {provider.name} with id {external_id}")
         return _finish(delivery, Outcome.ORPHANED, route.orphan_status, "unknown_attempt",
                        f"{what}; the delivery is kept and can be replayed")
+    if attempt.backend != provider.name:
+        return _finish(delivery, Outcome.REJECTED, 403, "wrong_provider",
+                       f"the attempt is not proctored by {provider.name}; nothing applied")
     delivery.attempt, delivery.attempt_code = attempt, attempt.attempt_code
     if attempt_code and not _ids_match(attempt, external_id):
         return _finish(delivery, Outcome.REJECTED, 400, "id_mismatch",
@@ -157,7 +178,8 @@ def process(delivery: Delivery, provider: Provider, route: Route) -> Answer:
     except Conflict as exc:
         return _finish(delivery, Outcome.REJECTED, 409, exc.code, exc.detail)
     except DatabaseError:
-        log.warning("review apply hit a database conflict", extra={"delivery_id": delivery.pk})
+        log.warning("review apply hit a database conflict", extra={"delivery_id": delivery.pk},
+                    exc_info=True)
         return _finish(delivery, Outcome.FAILED, 503, "retry", "the attempt is busy; retry the delivery")
     if applied.duplicate:
         return _finish(delivery, Outcome.DUPLICATE, 200, "", applied.note)

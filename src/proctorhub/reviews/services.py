@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from proctorhub.attempts.lifecycle import ActedBy, apply_action, lock_attempt
+from proctorhub.attempts.lifecycle import ActedBy, apply_action_locked, lock_attempt
 from proctorhub.attempts.statuses import Action, Actor, Status, find_transition
 from proctorhub.errors import Conflict
 from proctorhub.notifications.outbox import emit
@@ -45,6 +45,9 @@ def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, ra
     """
     attempt = lock_attempt(attempt_id)
     digest = payload_digest({"status": review.status, "raw": raw})
+    # Read after the lock, in its own statement: on PostgreSQL a row joined into the locking
+    # query comes from the snapshot taken before waiting, so a review committed by the
+    # transaction we waited for would be missed.
     existing = Review.objects.filter(attempt=attempt).first()
     old_status = attempt.status
     if existing is not None and existing.payload_sha256 == digest:
@@ -60,7 +63,7 @@ def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, ra
         obj.video_key_id, obj.video_link_encrypted = video
     obj._change_reason = f"{by.label} ({by.actor.value}) review {review.status}"
     obj.save()
-    if not from_staff:
+    if not from_staff and existing is not None:
         # A provider's review replaces its comments; a staff verdict keeps the provider's.
         obj.comments.all().delete()
     ReviewComment.objects.bulk_create(
@@ -68,8 +71,7 @@ def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, ra
                       comment=c.comment, status=c.status) for c in review.comments
     )
     decision = decide(review.status, attempt, from_staff=from_staff)
-    note = _move_status(attempt, decision, by, reason)
-    attempt.refresh_from_db(fields=["status"])
+    note = _move_status(attempt, decision, by, reason)  # updates ``attempt`` in place
     emit("review.received", {"attempt_id": attempt.pk, "attempt_code": attempt.attempt_code,
                              "review_status": review.status, "provider": provider,
                              "course_id": attempt.exam.course_id, "exam_id": attempt.exam_id,
@@ -90,13 +92,13 @@ def _move_status(attempt, decision: Decision, by: ActedBy, reason: str = "") -> 
     proctored = attempt.taking_as_proctored
     if attempt.status in (Status.STARTED, Status.READY_TO_SUBMIT, Status.TIMED_OUT):
         # A review that arrives before the learner submitted first submits the attempt.
-        apply_action(attempt.pk, Action.SUBMIT,
-                     ActedBy(Actor.PROVIDER, by.label) if by.actor == Actor.PROVIDER else
-                     ActedBy(Actor.SYSTEM, by.label), reason="review arrived before submission")
-        attempt.refresh_from_db(fields=["status"])
+        apply_action_locked(attempt, Action.SUBMIT,
+                            ActedBy(Actor.PROVIDER, by.label) if by.actor == Actor.PROVIDER else
+                            ActedBy(Actor.SYSTEM, by.label),
+                            reason="review arrived before submission")
     if find_transition(attempt.status, decision.action, by.actor, proctored=proctored) is None:
         return (f"status unchanged: {decision.action.value} is not allowed from "
                 f"{attempt.status} for {by.actor.value}")
-    apply_action(attempt.pk, decision.action, by,
-                 reason=f"{decision.why}; {reason}" if reason else decision.why)
+    apply_action_locked(attempt, decision.action, by,
+                        reason=f"{decision.why}; {reason}" if reason else decision.why)
     return decision.why

@@ -118,11 +118,12 @@ def _comments(payload: dict, key: str) -> list[ReviewComment]:
         if not isinstance(item, dict):
             raise InvalidReview(f"{where} must be an object")
         label = item.get("eventStatus")
-        if label not in STATUS_MAP:
+        if not isinstance(label, str) or label not in STATUS_MAP:
             raise InvalidReview(f"unexpected eventStatus {label!r} in {where}: use one of "
                                 f"{', '.join(STATUS_MAP)}")
         start, stop = _seconds(item, "eventStart", where), _seconds(item, "eventFinish", where)
-        duration = _seconds(item, "duration", where) if "duration" in item else stop - start
+        duration = (_seconds(item, "duration", where) if "duration" in item
+                    else max(stop - start, 0))
         out.append(ReviewComment(start=start, stop=max(stop, start), duration=duration,
                                  comment=str(item.get("comments") or "")[:4000],
                                  status=STATUS_MAP[label]))
@@ -132,7 +133,7 @@ def _comments(payload: dict, key: str) -> list[ReviewComment]:
 def normalize_review(provider, payload: Any) -> NormalizedReview:
     code, locator = ids_from_payload(payload)
     label = payload.get("reviewStatus")
-    if label not in STATUS_MAP:
+    if not isinstance(label, str) or label not in STATUS_MAP:
         raise InvalidReview(f"unexpected reviewStatus {label!r}: use one of "
                             f"{', '.join(STATUS_MAP)}")
     comments = _comments(payload, "webCamComments") + _comments(payload, "desktopComments")
