@@ -1,0 +1,1 @@
+"""proctorhub benchmark: ``python -m bench --help`` (see README "Benchmark")."""
