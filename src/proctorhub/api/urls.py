@@ -21,7 +21,7 @@ urlpatterns = [
     path("providers/software_secure/reviews", views_callbacks.PSIReviewCallbackView.as_view(),
          name="psi-review-callback"),
     path("providers/software_secure/reviews/<str:token>",
-         views_callbacks.PSIReviewCallbackView.as_view(), name="psi-review-callback-token"),
+         views_callbacks.PSIReviewCallbackTokenView.as_view(), name="psi-review-callback-token"),
     path("providers/software_secure/launch/<str:attempt_code>",
          views_launch.PSILaunchView.as_view(), name="psi-launch"),
     path("providers/<str:provider>/attempts/<str:external_id>/reviewed",

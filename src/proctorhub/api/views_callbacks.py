@@ -69,3 +69,13 @@ def _answer(answer) -> Response:
     """The JSON answer; a 503 (busy or unavailable: nothing applied) says when to retry."""
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if answer.http_status == 503 else None
     return Response(answer.body, status=answer.http_status, headers=headers)
+
+
+class PSIReviewCallbackTokenView(PSIReviewCallbackView):
+    """The same callback with the secret token as a path segment (its own OpenAPI operation)."""
+
+    @extend_schema(operation_id="psi_review_callback_with_token", request={"application/json": dict},
+                   responses={200: OpenApiResponse(description="OK"), 400: dict, 401: dict,
+                              409: dict, 413: dict, 503: dict})
+    def post(self, request, token: str | None = None):
+        return super().post(request, token=token)
