@@ -46,6 +46,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "proctorhub.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "proctorhub.urls"
