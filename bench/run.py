@@ -109,64 +109,11 @@ def main(argv: list[str] | None = None) -> None:
         path = Path(out.stdout.strip().splitlines()[-1])
         results.append(json.loads(path.read_text()))
         print(f"   wrote {path.relative_to(ROOT)}")
+    from bench.report import table
+
     print()
     print(table(results))
 
-
-TARGETS = {
-    "queries": 8, "floor_fraction": 0.40, "p99_ms": 50.0, "growth_ratio": 1.5,
-}
-
-
-def table(results: list[dict]) -> str:
-    rows: list[tuple[str, ...]] = [("measure", *[r["db"] for r in results], "target")]
-
-    def add(label, fn, target=""):
-        cells = []
-        for r in results:
-            try:
-                cells.append(fn(r))
-            except (KeyError, TypeError):
-                cells.append("-")
-        rows.append((label, *cells, target))
-
-    h = lambda r: r["http"]  # noqa: E731
-    add("HTTP callbacks/s (gunicorn 2 workers)", lambda r: f"{h(r)['per_s']:.0f}")
-    add("HTTP concurrency", lambda r: str(h(r)["concurrency"]))
-    add("HTTP p50 / p95 / p99 ms", lambda r: "{p50_ms} / {p95_ms} / {p99_ms}".format(**h(r)["latency"]),
-        "p99 < 50 ms")
-    add("HTTP non-200 answers", lambda r: str(h(r)["non_200"]), "0")
-    add("HTTP at concurrency 2: /s, p50 / p99 ms",
-        lambda r: "{:.0f}, {p50_ms} / {p99_ms}".format(h(r)["at_concurrency_2"]["per_s"],
-                                                       **h(r)["at_concurrency_2"]["latency"]))
-    add("SQL queries per callback (mean, max)",
-        lambda r: f"{r['inproc']['queries_mean']:.1f}, {r['inproc']['queries_max']}", "<= 8")
-    add("  of which BEGIN/COMMIT/SAVEPOINT", lambda r: f"{r['inproc']['tx_control_mean']:.1f}")
-    add("in-process callbacks/s (test client)", lambda r: f"{r['inproc']['per_s']:.0f}")
-    add("in-process p50 / p99 ms",
-        lambda r: "{p50_ms} / {p99_ms}".format(**r["inproc"]["latency"]))
-    add("raw floor reviews/s, 1 conn", lambda r: f"{r['floor']['one']['per_s']:.0f}")
-    add("raw floor reviews/s, 2 conns", lambda r: f"{r['floor']['two']['per_s']:.0f}")
-    add("HTTP / floor (2 conns)", lambda r: f"{r['floor']['http_fraction']:.0%}", ">= 40%")
-    add("in-process / floor (1 conn)", lambda r: f"{r['floor']['inproc_fraction']:.0%}")
-    add("lifecycle create->start->submit /s", lambda r: f"{r['lifecycle']['per_s']:.0f}")
-    sizes = sorted({p["attempts"] for r in results for p in (r.get("growth") or {}).get("points", [])})
-    for size in sizes:
-        def cell(r, size=size, key="callback"):
-            p = next(p for p in r["growth"]["points"] if p["attempts"] == size)
-            return f"{p['callback_p50_ms']} / {p['queue_median_ms']}"
-        add(f"growth {size:>9,}: callback p50 / queue ms", cell)
-    if sizes:
-        add("growth ratio largest/10k: callback, queue",
-            lambda r: f"{r['growth']['callback_ratio']:.2f}, {r['growth']['queue_ratio']:.2f}",
-            "< 1.5")
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-# --- child: one database ------------------------------------------------------------------------
 
 def log(msg: str) -> None:
     print(f"   [{datetime.now(UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
@@ -231,6 +178,8 @@ def child(args) -> None:
     log(f"lifecycle: {result['lifecycle']['per_s']:.0f}/s")
     if not quick or args.growth:
         sizes = [int(s) for s in args.sizes.split(",") if s]
+        from bench.growth import phase_growth
+
         result["growth"] = phase_growth(db, exam, sizes)
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"{datetime.now(UTC):%Y-%m-%d}-{db}"
@@ -480,116 +429,6 @@ def phase_lifecycle(n: int) -> dict:
     elapsed = time.perf_counter() - start
     return {"cycles": n, "per_s": n / elapsed, "latency": lat_summary(lats),
             "exam_backend": "null", "steps": "create_attempt, ready, start, submit (services)"}
-
-
-def phase_growth(db: str, exam, sizes: list[int]) -> dict:
-    from django.test import Client
-
-    from proctorhub.accounts.models import User
-    from proctorhub.attempts.models import Attempt
-
-    staff = User.objects.create_user("bench-staff", password="x", is_staff=True, is_superuser=True)
-    staff_client = Client()
-    staff_client.force_login(staff)
-    points = []
-    for size in sizes:
-        have = Attempt.objects.count()
-        if have < size:
-            log(f"growth: inserting {size - have:,} attempts")
-            bulk_insert_attempts(db, exam.pk, size - have, tag=str(size))
-        analyze(db)
-        probe = make_attempts(exam, _probe_users(120, str(size)), f"P{size}")
-        phase = phase_inproc(probe[:100])
-        for _ in range(2):
-            staff_client.get("/staff/")  # warm
-        times = []
-        for _ in range(7):
-            t0 = time.perf_counter()
-            resp = staff_client.get("/staff/")
-            times.append((time.perf_counter() - t0) * 1000)
-            assert resp.status_code == 200, resp.status_code
-        point = {"attempts": Attempt.objects.count(),
-                 "callback_p50_ms": phase["latency"]["p50_ms"],
-                 "callback_p95_ms": phase["latency"]["p95_ms"],
-                 "callback_queries": phase["queries_mean"],
-                 "queue_median_ms": round(statistics.median(times), 2),
-                 "queue_max_ms": round(max(times), 2)}
-        log(f"growth {point}")
-        points.append(point)
-    first, last = points[0], points[-1]
-    return {"points": points,
-            "callback_ratio": last["callback_p50_ms"] / first["callback_p50_ms"],
-            "queue_ratio": last["queue_median_ms"] / first["queue_median_ms"],
-            "ratio_of": f"{last['attempts']:,} / {first['attempts']:,} attempts"}
-
-
-def _probe_users(n: int, tag: str) -> list[int]:
-    from proctorhub.accounts.models import User
-
-    User.objects.bulk_create([User(username=f"probe{tag}-{i}", lms_user_id=f"p{tag}-{i}",
-                                   password="!") for i in range(n)])
-    return list(User.objects.filter(username__startswith=f"probe{tag}-").order_by("id")
-                .values_list("id", flat=True))
-
-
-GROWTH_STATUSES = (["verified"] * 80 + ["rejected"] * 5 + ["second_review_required"] * 5
-                   + ["error"] * 5 + ["submitted"] * 5)
-
-
-def bulk_insert_attempts(db: str, exam_id: int, count: int, tag: str) -> None:
-    """Attempts of 2,000 learners across 50 exams, mixed final statuses (COPY on PostgreSQL)."""
-    import secrets
-
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from proctorhub.exams.models import Exam
-
-    exams = list(Exam.objects.filter(course_id__startswith="course-v1:Grow").values_list(
-        "id", flat=True))
-    if not exams:
-        Exam.objects.bulk_create([Exam(course_id=f"course-v1:Grow+G{i}+2026",
-                                       content_id=f"block-v1:g{i}", exam_name=f"G{i}",
-                                       time_limit_mins=60, backend="software_secure")
-                                  for i in range(50)])
-        exams = list(Exam.objects.filter(course_id__startswith="course-v1:Grow").values_list(
-            "id", flat=True))
-    users = _probe_users(2000, f"grow{tag}")
-    now = timezone.now()
-    cols = ["exam_id", "user_id", "backend", "attempt_code", "external_id", "status",
-            "started_at", "completed_at", "allowed_time_limit_mins", "taking_as_proctored",
-            "is_sample_attempt", "is_resumable", "is_archived", "created_at", "modified_at"]
-
-    def rows():
-        for i in range(count):
-            yield (exams[i % len(exams)], users[i % len(users)], "software_secure",
-                   secrets.token_hex(20).upper(), f"G{tag}-{i}",
-                   GROWTH_STATUSES[i % len(GROWTH_STATUSES)], now, now, 60, True, False, False,
-                   False, now, now)
-
-    with transaction.atomic(), connection.cursor() as cur:
-        if db == "postgres":
-            with cur.cursor.copy(f"COPY attempts_attempt ({', '.join(cols)}) FROM STDIN") as copy:
-                for row in rows():
-                    copy.write_row(row)
-        else:
-            sql = (f"INSERT INTO attempts_attempt ({', '.join(cols)}) "
-                   f"VALUES ({', '.join(['%s'] * len(cols))})")
-            batch = []
-            for row in rows():
-                batch.append(row)
-                if len(batch) == 5000:
-                    cur.executemany(sql, batch)
-                    batch = []
-            if batch:
-                cur.executemany(sql, batch)
-
-
-def analyze(db: str) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE")
 
 
 if __name__ == "__main__":

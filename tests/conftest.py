@@ -121,6 +121,20 @@ def make_staff(db):
 
 
 @pytest.fixture
+def other_staff_http(make_staff) -> HTTPClient:
+    """Logged in as staff of OTHER_COURSE only."""
+    http = HTTPClient()
+    http.force_login(make_staff(OTHER_COURSE))
+    return http
+
+
+@pytest.fixture
+def provider_http(db) -> HTTPClient:
+    """An API client without scope lms."""
+    return make_client("provider:mock")[0]
+
+
+@pytest.fixture
 def staff_http(make_staff) -> HTTPClient:
     """An HTTP client logged in (Django session) as course staff of COURSE."""
     http = HTTPClient()
@@ -133,3 +147,24 @@ SYSTEM = ActedBy(Actor.SYSTEM, "test")
 PROVIDER = ActedBy(Actor.PROVIDER, "test")
 STAFF = ActedBy(Actor.STAFF, "test")
 REVIEWER = ActedBy(Actor.REVIEWER, "test")
+
+
+def submitted_attempt(exam, user):
+    """A live attempt of ``user`` on ``exam``, taken through ready, start and submit."""
+    from proctorhub.attempts.lifecycle import apply_action
+    from proctorhub.attempts.services import create_attempt
+
+    attempt = create_attempt(exam=exam, user=user, by=LEARNER)
+    for action, by in (("ready", SYSTEM), ("start", LEARNER), ("submit", LEARNER)):
+        attempt = apply_action(attempt.pk, action, by)
+    assert attempt.status == "submitted"
+    return attempt
+
+
+def provider_review(attempt, status: str):
+    """Apply a standard review of ``status`` from the mock provider."""
+    from proctorhub.providers.base import NormalizedReview
+    from proctorhub.reviews.services import apply_review
+
+    return apply_review(attempt.pk, NormalizedReview(status=status), provider="mock",
+                        raw={"status": status}, by=PROVIDER)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from rest_framework.test import APIClient as HTTPClient
 
 from proctorhub.accounts.models import User
 from proctorhub.attempts.services import create_attempt
 from proctorhub.exams.models import Allowance
 from tests.api_helpers import assert_error, wrong_token
-from tests.conftest import LEARNER, OTHER_COURSE, make_client
+from tests.conftest import LEARNER
 
 
 def user_body(learner) -> dict:
@@ -20,18 +19,6 @@ def user_body(learner) -> dict:
 
 def url(exam) -> str:
     return f"/api/v1/exams/{exam.pk}/allowances"
-
-
-@pytest.fixture
-def other_staff_http(make_staff) -> HTTPClient:
-    http = HTTPClient()
-    http.force_login(make_staff(OTHER_COURSE))
-    return http
-
-
-@pytest.fixture
-def provider_http(db) -> HTTPClient:
-    return make_client("provider:mock")[0]
 
 
 @pytest.fixture

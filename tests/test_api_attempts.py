@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient as HTTPClient
 
 from proctorhub.accounts.models import User
 from proctorhub.attempts.lifecycle import apply_action
 from proctorhub.attempts.models import Attempt
 from proctorhub.attempts.services import create_attempt
 from tests.api_helpers import assert_error, wrong_token
-from tests.conftest import COURSE, LEARNER, OTHER_COURSE, PROVIDER, make_client
+from tests.conftest import COURSE, LEARNER, OTHER_COURSE, PROVIDER
 
 
 def user_body(learner) -> dict:
@@ -20,18 +19,6 @@ def user_body(learner) -> dict:
         "email": learner.email,
         "full_name": learner.full_name,
     }
-
-
-@pytest.fixture
-def other_staff_http(make_staff) -> HTTPClient:
-    http = HTTPClient()
-    http.force_login(make_staff(OTHER_COURSE))
-    return http
-
-
-@pytest.fixture
-def provider_http(db) -> HTTPClient:
-    return make_client("provider:mock")[0]
 
 
 @pytest.fixture

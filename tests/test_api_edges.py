@@ -8,7 +8,7 @@ from proctorhub.accounts.services import sync_learner
 from proctorhub.attempts.models import Attempt
 from proctorhub.providers.registry import get_provider
 from proctorhub.reviews.models import Delivery, Review
-from tests.conftest import LEARNER, SYSTEM
+from tests.conftest import submitted_attempt as _submitted
 
 
 def test_clashing_150_character_username_is_suffixed_within_the_limit(db):
@@ -17,16 +17,6 @@ def test_clashing_150_character_username_is_suffixed_within_the_limit(db):
     second = sync_learner(lms_user_id="2", username=name)
     assert first.username == name
     assert len(second.username) == 150 and second.username.endswith("~2")
-
-
-def _submitted(exam, learner):
-    from proctorhub.attempts.lifecycle import apply_action
-    from proctorhub.attempts.services import create_attempt
-
-    attempt = create_attempt(exam=exam, user=learner, by=LEARNER)
-    for action, by in (("ready", SYSTEM), ("start", LEARNER), ("submit", LEARNER)):
-        apply_action(attempt.pk, action, by)
-    return attempt
 
 
 def test_nul_characters_in_a_review_body_are_stored_without_them(anon, exam, learner):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient as HTTPClient
 
 from proctorhub.exams.models import Exam
 from tests.api_helpers import assert_error, wrong_token
-from tests.conftest import COURSE, OTHER_COURSE, make_client
+from tests.conftest import COURSE, OTHER_COURSE
 
 
 def exam_body(**overrides) -> dict:
@@ -21,20 +20,6 @@ def exam_body(**overrides) -> dict:
     }
     data.update(overrides)
     return data
-
-
-@pytest.fixture
-def other_staff_http(make_staff) -> HTTPClient:
-    """Logged in as staff of OTHER_COURSE only."""
-    http = HTTPClient()
-    http.force_login(make_staff(OTHER_COURSE))
-    return http
-
-
-@pytest.fixture
-def provider_http(db) -> HTTPClient:
-    """An API client without scope lms."""
-    return make_client("provider:mock")[0]
 
 
 # --- 401 on every exam endpoint --------------------------------------------------------------

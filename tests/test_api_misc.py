@@ -138,11 +138,6 @@ def review_url(external_id: str, provider: str = "mock") -> str:
 
 
 @pytest.fixture
-def provider_http(db) -> HTTPClient:
-    return make_client("provider:mock")[0]
-
-
-@pytest.fixture
 def submitted(exam, learner) -> Attempt:
     attempt = create_attempt(exam=exam, user=learner, by=LEARNER)
     apply_action(attempt.pk, "ready", PROVIDER)

@@ -13,13 +13,7 @@ from proctorhub.notifications.models import OutboxEvent
 from proctorhub.providers.registry import get_provider
 from proctorhub.reviews.models import Delivery, Review
 from tests.conftest import LEARNER, STAFF, SYSTEM
-
-
-def submitted(exam, user) -> Attempt:
-    attempt = create_attempt(exam=exam, user=user, by=LEARNER)
-    apply_action(attempt.pk, "ready", SYSTEM)
-    apply_action(attempt.pk, "start", LEARNER)
-    return apply_action(attempt.pk, "submit", LEARNER)
+from tests.conftest import submitted_attempt as submitted
 
 
 def post_review(external_id: str, body: dict):

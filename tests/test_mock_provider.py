@@ -13,14 +13,12 @@ import pytest
 import requests
 from django.conf import settings
 
-from proctorhub.attempts.lifecycle import apply_action
 from proctorhub.attempts.models import Attempt
-from proctorhub.attempts.services import create_attempt
 from proctorhub.notifications.dispatch import drain
 from proctorhub.notifications.models import OutboxEvent
 from proctorhub.providers.registry import get_provider
 from proctorhub.reviews.models import Delivery, Review
-from tests.conftest import LEARNER, SYSTEM
+from tests.conftest import submitted_attempt as submitted
 
 
 @pytest.fixture
@@ -44,15 +42,6 @@ def callback_server(live_server, base_url):
 
 def mock_settings(providers_config, outcome: str, delay: float = 0) -> None:
     providers_config["mock"] = {"review_outcome": outcome, "review_delay_seconds": delay}
-
-
-def submitted(exam, user) -> Attempt:
-    attempt = create_attempt(exam=exam, user=user, by=LEARNER)
-    apply_action(attempt.pk, "ready", SYSTEM)
-    apply_action(attempt.pk, "start", LEARNER)
-    attempt = apply_action(attempt.pk, "submit", LEARNER)
-    assert attempt.status == "submitted"
-    return attempt
 
 
 def post_rows(attempt: Attempt):

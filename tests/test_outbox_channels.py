@@ -12,24 +12,12 @@ from proctorhub.attempts.lifecycle import apply_action
 from proctorhub.attempts.services import create_attempt
 from proctorhub.notifications import maintenance
 from proctorhub.notifications.models import OutboxDelivery
-from proctorhub.providers.base import NormalizedReview
-from proctorhub.reviews.services import apply_review
-from tests.conftest import COURSE, LEARNER, PROVIDER, STAFF, SYSTEM
+from tests.conftest import COURSE, LEARNER, STAFF
+from tests.conftest import provider_review as review
+from tests.conftest import submitted_attempt as submitted
 from tests.outbox_fakes import drain_all, make_due
 
 pytest_plugins = ["tests.outbox_fixtures"]  # fixtures: receiver, endpoint, notify_config, ...
-
-
-def submitted(exam, learner):
-    attempt = create_attempt(exam=exam, user=learner, by=LEARNER)
-    for action, by in (("ready", SYSTEM), ("start", LEARNER), ("submit", LEARNER)):
-        apply_action(attempt.pk, action, by)
-    return attempt
-
-
-def review(attempt, status):
-    return apply_review(attempt.pk, NormalizedReview(status=status), provider="mock",
-                        raw={"status": status}, by=PROVIDER)
 
 
 def support_row(attempt):

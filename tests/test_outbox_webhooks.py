@@ -14,24 +14,12 @@ from proctorhub.notifications import maintenance
 from proctorhub.notifications.channels.webhooks import credit_for
 from proctorhub.notifications.models import OutboxDelivery, OutboxEvent, WebhookEndpoint
 from proctorhub.notifications.outbox import emit
-from proctorhub.providers.base import NormalizedReview
-from proctorhub.reviews.services import apply_review
-from tests.conftest import LEARNER, PROVIDER, STAFF, SYSTEM
+from tests.conftest import LEARNER, STAFF
+from tests.conftest import provider_review as review
+from tests.conftest import submitted_attempt as submitted
 from tests.outbox_fakes import WebhookReceiver, drain_all
 
 pytest_plugins = ["tests.outbox_fixtures"]  # fixtures: receiver, endpoint, notify_config, ...
-
-
-def submitted(exam, learner):
-    attempt = create_attempt(exam=exam, user=learner, by=LEARNER)
-    for action, by in (("ready", SYSTEM), ("start", LEARNER), ("submit", LEARNER)):
-        apply_action(attempt.pk, action, by)
-    return attempt
-
-
-def review(attempt, status):
-    return apply_review(attempt.pk, NormalizedReview(status=status), provider="mock",
-                        raw={"status": status}, by=PROVIDER)
 
 
 def status_changes(rx: WebhookReceiver, attempt_id: int) -> list[tuple[str, str]]:

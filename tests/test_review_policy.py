@@ -8,21 +8,9 @@ from proctorhub.attempts.lifecycle import apply_action
 from proctorhub.attempts.services import archive_attempt, create_attempt
 from proctorhub.errors import Conflict
 from proctorhub.notifications.models import OutboxEvent
-from proctorhub.providers.base import NormalizedReview
-from proctorhub.reviews.services import apply_review
-from tests.conftest import LEARNER, PROVIDER, STAFF, SYSTEM
-
-
-def _submitted(exam, learner):
-    attempt = create_attempt(exam=exam, user=learner, by=LEARNER)
-    for action, by in (("ready", SYSTEM), ("start", LEARNER), ("submit", LEARNER)):
-        apply_action(attempt.pk, action, by)
-    return attempt
-
-
-def _review(attempt, status):
-    return apply_review(attempt.pk, NormalizedReview(status=status), provider="mock",
-                        raw={"status": status}, by=PROVIDER)
+from tests.conftest import LEARNER, STAFF, SYSTEM
+from tests.conftest import provider_review as _review
+from tests.conftest import submitted_attempt as _submitted
 
 
 def test_not_reviewed_is_an_error_the_learner_may_retake_with_full_time(exam, learner):

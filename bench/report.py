@@ -1,0 +1,58 @@
+"""The benchmark's summary table and the targets it checks."""
+
+from __future__ import annotations
+
+TARGETS = {
+    "queries": 8, "floor_fraction": 0.40, "p99_ms": 50.0, "growth_ratio": 1.5,
+}
+
+
+def table(results: list[dict]) -> str:
+    rows: list[tuple[str, ...]] = [("measure", *[r["db"] for r in results], "target")]
+
+    def add(label, fn, target=""):
+        cells = []
+        for r in results:
+            try:
+                cells.append(fn(r))
+            except (KeyError, TypeError):
+                cells.append("-")
+        rows.append((label, *cells, target))
+
+    h = lambda r: r["http"]  # noqa: E731
+    add("HTTP callbacks/s (gunicorn 2 workers)", lambda r: f"{h(r)['per_s']:.0f}")
+    add("HTTP concurrency", lambda r: str(h(r)["concurrency"]))
+    add("HTTP p50 / p95 / p99 ms", lambda r: "{p50_ms} / {p95_ms} / {p99_ms}".format(**h(r)["latency"]),
+        "p99 < 50 ms")
+    add("HTTP non-200 answers", lambda r: str(h(r)["non_200"]), "0")
+    add("HTTP at concurrency 2: /s, p50 / p99 ms",
+        lambda r: "{:.0f}, {p50_ms} / {p99_ms}".format(h(r)["at_concurrency_2"]["per_s"],
+                                                       **h(r)["at_concurrency_2"]["latency"]))
+    add("SQL queries per callback (mean, max)",
+        lambda r: f"{r['inproc']['queries_mean']:.1f}, {r['inproc']['queries_max']}", "<= 8")
+    add("  of which BEGIN/COMMIT/SAVEPOINT", lambda r: f"{r['inproc']['tx_control_mean']:.1f}")
+    add("in-process callbacks/s (test client)", lambda r: f"{r['inproc']['per_s']:.0f}")
+    add("in-process p50 / p99 ms",
+        lambda r: "{p50_ms} / {p99_ms}".format(**r["inproc"]["latency"]))
+    add("raw floor reviews/s, 1 conn", lambda r: f"{r['floor']['one']['per_s']:.0f}")
+    add("raw floor reviews/s, 2 conns", lambda r: f"{r['floor']['two']['per_s']:.0f}")
+    add("HTTP / floor (2 conns)", lambda r: f"{r['floor']['http_fraction']:.0%}", ">= 40%")
+    add("in-process / floor (1 conn)", lambda r: f"{r['floor']['inproc_fraction']:.0%}")
+    add("lifecycle create->start->submit /s", lambda r: f"{r['lifecycle']['per_s']:.0f}")
+    sizes = sorted({p["attempts"] for r in results for p in (r.get("growth") or {}).get("points", [])})
+    for size in sizes:
+        def cell(r, size=size, key="callback"):
+            p = next(p for p in r["growth"]["points"] if p["attempts"] == size)
+            return f"{p['callback_p50_ms']} / {p['queue_median_ms']}"
+        add(f"growth {size:>9,}: callback p50 / queue ms", cell)
+    if sizes:
+        add("growth ratio largest/10k: callback, queue",
+            lambda r: f"{r['growth']['callback_ratio']:.2f}, {r['growth']['queue_ratio']:.2f}",
+            "< 1.5")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --- child: one database ------------------------------------------------------------------------
