@@ -174,11 +174,14 @@ def _bulk_attempts(exam, n: int, status: str = "second_review_required") -> list
     users = User.objects.bulk_create([User(username=f"bulk-{i}", lms_user_id=f"bulk-{i}",
                                            full_name=f"Bulk Learner {i}") for i in range(n)])
     now = timezone.now()
-    attempts = Attempt.objects.bulk_create([
-        Attempt(exam=exam, user=u, backend="software_secure", status=status,
-                taking_as_proctored=True, started_at=now - timedelta(hours=2, minutes=i),
-                completed_at=now - timedelta(hours=1, minutes=i))
-        for i, u in enumerate(users)])
+    drafts = [Attempt(exam=exam, user=u, backend="software_secure", status=status,
+                      taking_as_proctored=True, started_at=now - timedelta(hours=2, minutes=i),
+                      completed_at=now - timedelta(hours=1, minutes=i),
+                      review_status="suspicious")
+              for i, u in enumerate(users)]
+    for draft in drafts:
+        draft.refresh_derived()  # bulk_create skips save(), which keeps the derived columns
+    attempts = Attempt.objects.bulk_create(drafts)
     Review.objects.bulk_create([Review(attempt=a, attempt_code=a.attempt_code, raw={},
                                        provider="software_secure", status="suspicious")
                                 for a in attempts])
@@ -236,7 +239,8 @@ def test_queue_filters_search_dates_and_sort(psi, make_exam, staff, make_learner
     exam1, exam2 = make_exam(exam_name="Midterm"), make_exam(exam_name="Final")
     old = flagged(exam1, make_learner(username="ada"), locator="L1")
     new = flagged(exam2, make_learner(username="grace"), locator="L2")
-    Attempt.objects.filter(pk=old.pk).update(completed_at=timezone.now() - timedelta(days=30))
+    Attempt.objects.filter(pk=old.pk).update(completed_at=timezone.now() - timedelta(days=30),
+                                             activity_at=timezone.now() - timedelta(days=30))
 
     def ids(query: str) -> list[int]:
         return [row["attempt"].pk for row in staff.get(f"/staff/?{query}").context["rows"]]

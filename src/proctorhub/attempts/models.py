@@ -6,9 +6,14 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from proctorhub.attempts import queue
 from proctorhub.attempts.statuses import Status
+
+DERIVED_FIELDS = ["review_status", "review_is_staff", "review_sha256", "queue_priority",
+                  "activity_at"]
 
 
 def new_attempt_code() -> str:
@@ -40,7 +45,21 @@ class Attempt(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    # Derived columns, kept in step by :meth:`save` (and the review store, which writes them in
+    # its own UPDATE): the staff queue sorts and filters on them without joining reviews, and the
+    # review path spots a re-delivery from the locked row alone. Not part of the history.
+    review_status = models.CharField(max_length=16, blank=True,
+                                     help_text="Status of the attempt's review, if any")
+    review_is_staff = models.BooleanField(default=False)
+    review_sha256 = models.CharField(max_length=64, blank=True,
+                                     help_text="Digest of the review payload last applied")
+    queue_priority = models.PositiveSmallIntegerField(
+        default=queue.ROUTINE, help_text="0 second review, 1 suspicious or error, 2 routine")
+    activity_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="Submitted time, else creation time")
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True),
+                                excluded_fields=DERIVED_FIELDS)
 
     class Meta:
         constraints = [
@@ -58,3 +77,15 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.pk}"
+
+    def refresh_derived(self) -> None:
+        """Recompute :attr:`queue_priority` and :attr:`activity_at` from the row's own fields."""
+        self.queue_priority = queue.priority(self.status, self.review_status, self.review_is_staff)
+        self.activity_at = self.completed_at or self.created_at or timezone.now()
+
+    def save(self, *args, **kwargs):
+        self.refresh_derived()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "queue_priority", "activity_at"}
+        super().save(*args, **kwargs)

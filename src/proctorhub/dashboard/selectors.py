@@ -13,7 +13,6 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
-from django.db.models.functions import Coalesce
 
 from proctorhub.attempts.models import Attempt
 from proctorhub.attempts.statuses import Status
@@ -61,8 +60,7 @@ def filtered_attempts(courses: list[str] | None, f: dict[str, Any]) -> QuerySet[
         qs = qs.filter(exam_id=f["exam"])
     if f["provider"]:
         qs = qs.filter(backend=f["provider"])
-    # "Submitted" time, or creation for attempts never submitted: the age a reviewer cares about.
-    qs = qs.annotate(activity_at=Coalesce("completed_at", "created_at"))
+    # ``activity_at``: "submitted" time, or creation for attempts never submitted (stored).
     if f["date_from"]:
         qs = qs.filter(activity_at__gte=day_start(f["date_from"]))
     if f["date_to"]:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 
 from proctorhub.attempts.lifecycle import ActedBy, apply_action_locked, lock_attempt
+from proctorhub.attempts.models import Attempt
 from proctorhub.attempts.statuses import Action, Actor, Status, find_transition
 from proctorhub.errors import Conflict
 from proctorhub.notifications.outbox import emit
@@ -71,7 +72,13 @@ def apply_review(attempt_id: int, review: NormalizedReview, *, provider: str, ra
                       comment=c.comment, status=c.status) for c in review.comments
     )
     decision = decide(review.status, attempt, from_staff=from_staff)
+    attempt.review_status, attempt.review_is_staff = review.status, from_staff
+    attempt.review_sha256 = digest
     note = _move_status(attempt, decision, by, reason)  # updates ``attempt`` in place
+    attempt.refresh_derived()
+    Attempt.objects.filter(pk=attempt.pk).update(
+        review_status=attempt.review_status, review_is_staff=from_staff, review_sha256=digest,
+        queue_priority=attempt.queue_priority)
     emit("review.received", {"attempt_id": attempt.pk, "attempt_code": attempt.attempt_code,
                              "review_status": review.status, "provider": provider,
                              "course_id": attempt.exam.course_id, "exam_id": attempt.exam_id,
