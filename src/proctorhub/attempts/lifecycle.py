@@ -11,8 +11,9 @@ from django.utils import timezone
 from proctorhub.attempts import timing
 from proctorhub.attempts.models import Attempt
 from proctorhub.attempts.statuses import TIMED, Action, Actor, Status, find_transition
+from proctorhub.attempts.store import save_attempt
 from proctorhub.errors import Conflict, IllegalTransition, InvalidInput, NotFound
-from proctorhub.notifications.outbox import emit
+from proctorhub.notifications import outbox
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ def apply_action(attempt_id: int, action: Action | str, by: ActedBy, *, reason: 
         action = Action(action)
     except ValueError:
         raise InvalidInput(f"unknown action {action!r}") from None
-    return apply_action_locked(lock_attempt(attempt_id), action, by, reason=reason)
+    with outbox.batch():
+        return apply_action_locked(lock_attempt(attempt_id), action, by, reason=reason)
 
 
 def apply_action_locked(attempt: Attempt, action: Action | str, by: ActedBy, *,
@@ -80,7 +82,7 @@ def apply_action_locked(attempt: Attempt, action: Action | str, by: ActedBy, *,
     attempt._change_reason = _reason(by, action, old, row.target, reason)
     if by.user is not None and getattr(by.user, "pk", None) and hasattr(by.user, "username"):
         attempt._history_user = by.user
-    attempt.save()
+    save_attempt(attempt)
     if old != row.target:
         _record_change(attempt, old, Status(row.target), by, reason)
     return attempt
@@ -112,19 +114,19 @@ def _record_change(attempt: Attempt, old: Status, new: Status, by: ActedBy, reas
     """The change event and the provider's follow-ups, in the same transaction."""
     from proctorhub.providers.registry import UnknownProvider, get_provider
 
-    emit("attempt.status_changed",
+    outbox.emit("attempt.status_changed",
          {"attempt_id": attempt.pk, "attempt_code": attempt.attempt_code,
           "course_id": attempt.exam.course_id, "exam_id": attempt.exam_id,
           "lms_user_id": attempt.user.lms_user_id, "old_status": old.value,
           "new_status": new.value, "actor": by.actor.value, "reason": reason,
           "time": timezone.now().isoformat()},
-         attempt_id=attempt.pk)
+         attempt_id=attempt.pk, attempt=attempt)
     try:
         provider = get_provider(attempt.backend)
     except UnknownProvider:
         provider = None
     for follow_up in provider.follow_ups(attempt, old, new) if provider else []:
-        emit(follow_up.kind, follow_up.payload, attempt_id=attempt.pk, delay=follow_up.delay,
-             key=f"{follow_up.kind}:{attempt.pk}:{new.value}")
+        outbox.emit(follow_up.kind, follow_up.payload, attempt_id=attempt.pk,
+                    delay=follow_up.delay, key=f"{follow_up.kind}:{attempt.pk}:{new.value}")
     log.info("attempt status changed", extra={"attempt_id": attempt.pk, "old": old.value,
                                               "new": new.value, "actor": by.actor.value})

@@ -102,7 +102,12 @@ class WebhookEndpoint(models.Model):
         return f"{self.name} ({self.url})"
 
     def wants(self, kind: str) -> bool:
-        return not self.event_kinds or "*" in self.event_kinds or kind in self.event_kinds
+        """Empty means every kind; otherwise a list of kinds or ``"*"``. (The PostgreSQL outbox
+        writer has the same rule in SQL: ``outbox_sql.WANTS_SQL``.)"""
+        kinds = self.event_kinds
+        if not kinds:
+            return True
+        return isinstance(kinds, list) and ("*" in kinds or kind in kinds)
 
     @property
     def destination(self) -> str:

@@ -1,90 +1,132 @@
-"""Write outbox rows inside the caller's transaction; wake the workers after it commits."""
+"""Write outbox rows inside the caller's transaction; wake the workers after it commits.
+
+``emit`` writes at once, or — inside ``with batch():`` — when the block ends, all the block's
+events in one go (on PostgreSQL one statement for every event and delivery: see
+:mod:`~proctorhub.notifications.outbox_sql`). The review path batches; a block that raises writes
+nothing (its transaction is rolled back anyway).
+"""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from proctorhub.notifications import outbox_sql
 from proctorhub.notifications.models import OutboxDelivery, OutboxEvent, State
-from proctorhub.notifications.routing import HANDLER, destinations_for
+from proctorhub.notifications.outbox_sql import NO_DESTINATION, Pending
+from proctorhub.notifications.routing import HANDLER, PUBLIC_KINDS, destinations_for
 
 # Delayed rows due within this long are handed to Celery with a countdown; later ones wait for
 # the periodic sweep (long ETAs in a broker are fragile).
 MAX_COUNTDOWN_SECONDS = 300
 
+_local = threading.local()
+
 
 def emit(kind: str, payload: dict[str, Any], *, key: str | None = None,
          attempt_id: int | None = None, delay: timedelta | None = None,
-         not_before: datetime | None = None) -> OutboxEvent:
+         not_before: datetime | None = None, attempt=None) -> OutboxEvent:
     """Record a side effect to perform after the current transaction commits.
 
     ``key`` makes the event idempotent: emitting the same key twice keeps the first row. The event
     gets one delivery row per destination (see :mod:`~proctorhub.notifications.routing`), each with
     a key derived from the event's, which receivers see as ``webhook-id`` on every re-send.
+    ``attempt``: the attempt already in hand, so routing need not read it again. Inside
+    :func:`batch` the returned event is not saved yet (no ``pk``).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox events must be written inside the transaction of the change")
+    when = not_before or (timezone.now() + (delay or timedelta(0)))
+    pending = Pending(kind=kind, payload=payload, key=key or f"{kind}:{uuid.uuid4().hex}",
+                      attempt_id=attempt_id, when=when, public=kind in PUBLIC_KINDS,
+                      fixed=destinations_for(kind, payload, attempt_id, attempt=attempt,
+                                             webhooks=connection.vendor != "postgresql"))
+    event = OutboxEvent(idempotency_key=pending.key, kind=kind, payload=payload,
+                        attempt_id=attempt_id, next_attempt_at=when)
+    stack = _stack()
+    if stack:
+        stack[-1].append(pending)
+        return event
+    return _write([pending])[0]
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Hold the block's ``emit`` calls and write them together when it ends without error."""
+    pendings: list[Pending] = []
+    _stack().append(pendings)
+    try:
+        yield
+    finally:
+        _stack().pop()
+    if pendings:
+        _write(pendings)
+
+
+def _stack() -> list[list[Pending]]:
+    if not hasattr(_local, "stack"):
+        _local.stack = []
+    return _local.stack
+
+
+def _write(pendings: list[Pending]) -> list[OutboxEvent]:
+    if connection.vendor == "postgresql":
+        written = outbox_sql.write(pendings)
+        deliveries = written.deliveries
+        events = [_event_of(p, written.event_ids.get(p.key)) for p in pendings]
+    else:
+        events, deliveries = [], []
+        for p in pendings:
+            event, rows = _write_one_orm(p)
+            events.append(event)
+            deliveries += rows
     now = timezone.now()
-    when = not_before or (now + (delay or timedelta(0)))
-    event, created = _insert_once(OutboxEvent(
-        idempotency_key=key or f"{kind}:{uuid.uuid4().hex}", kind=kind, payload=payload,
-        attempt_id=attempt_id, next_attempt_at=when))
-    if not created:
-        return event
-    destinations = destinations_for(kind, payload, attempt_id)
-    if not destinations:
-        OutboxEvent.objects.filter(pk=event.pk).update(
-            state=State.DELIVERED, delivered_at=now, last_error="no destination for this kind")
-        event.state, event.delivered_at = State.DELIVERED, now
-        event.last_error = "no destination for this kind"
-        return event
-    rows = OutboxDelivery.objects.bulk_create([
-        OutboxDelivery(event=event, destination=dest, attempt_id=attempt_id, next_attempt_at=when,
-                       idempotency_key=delivery_key(event.idempotency_key, dest))
-        for dest in destinations
-    ])
-    ids = [row.pk for row in rows]
-    if all(ids):  # bulk_create returns primary keys on PostgreSQL and SQLite
-        countdown = max((when - now).total_seconds(), 0)
-        transaction.on_commit(lambda: _wake_workers(ids, countdown), robust=True)
+    for countdown, ids in _by_countdown(deliveries, now).items():
+        transaction.on_commit(lambda ids=ids, c=countdown: _wake_workers(ids, c), robust=True)
+    return events
+
+
+def _event_of(p: Pending, written: tuple[int, str] | None) -> OutboxEvent:
+    if written is None:  # the key existed already: the first row stands
+        return OutboxEvent.objects.get(idempotency_key=p.key)
+    event = OutboxEvent(pk=written[0], idempotency_key=p.key, kind=p.kind, payload=p.payload,
+                        attempt_id=p.attempt_id, next_attempt_at=p.when, state=written[1])
+    event._state.adding, event._state.db = False, connection.alias
     return event
 
 
-def _insert_once(event: OutboxEvent) -> tuple[OutboxEvent, bool]:
-    """Insert ``event`` unless its idempotency key exists; ``(row, created)`` like get_or_create.
+def _by_countdown(deliveries: list[tuple[int, datetime]], now: datetime) -> dict[float, list[int]]:
+    groups: dict[float, list[int]] = {}
+    for pk, when in deliveries:
+        groups.setdefault(max((when - now).total_seconds(), 0.0), []).append(pk)
+    return groups
 
-    One ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL, SQLite >= 3.35) instead of
-    get_or_create's SELECT, SAVEPOINT, INSERT, RELEASE; the existing row is read only when the
-    key was already taken. A concurrent insert of the same key waits for the other transaction,
-    as with the unique index get_or_create relies on.
-    """
-    connection = transaction.get_connection()
-    if connection.vendor not in ("postgresql", "sqlite") or not (
-            connection.features.can_return_columns_from_insert):
-        return OutboxEvent.objects.get_or_create(
-            idempotency_key=event.idempotency_key,
-            defaults={"kind": event.kind, "payload": event.payload,
-                      "attempt_id": event.attempt_id, "next_attempt_at": event.next_attempt_at})
-    meta = OutboxEvent._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
-    qn = connection.ops.quote_name
-    sql = (f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(fields))}) "
-           f"ON CONFLICT ({qn(meta.get_field('idempotency_key').column)}) DO NOTHING "
-           f"RETURNING {qn(meta.pk.column)}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return OutboxEvent.objects.get(idempotency_key=event.idempotency_key), False
-    event.pk = row[0]
-    event._state.adding, event._state.db = False, connection.alias
-    return event, True
+
+def _write_one_orm(p: Pending) -> tuple[OutboxEvent, list[tuple[int, datetime]]]:
+    """Other databases: the event (``INSERT … ON CONFLICT DO NOTHING``), then its deliveries."""
+    event, created = OutboxEvent.objects.get_or_create(
+        idempotency_key=p.key, defaults={"kind": p.kind, "payload": p.payload,
+                                         "attempt_id": p.attempt_id, "next_attempt_at": p.when})
+    if not created:
+        return event, []
+    if not p.fixed:
+        OutboxEvent.objects.filter(pk=event.pk).update(
+            state=State.DELIVERED, delivered_at=timezone.now(), last_error=NO_DESTINATION)
+        event.state, event.last_error = State.DELIVERED, NO_DESTINATION
+        return event, []
+    rows = OutboxDelivery.objects.bulk_create([
+        OutboxDelivery(event=event, destination=dest, attempt_id=p.attempt_id,
+                       next_attempt_at=p.when, idempotency_key=delivery_key(p.key, dest))
+        for dest in p.fixed
+    ])
+    return event, [(row.pk, p.when) for row in rows if row.pk]
 
 
 def delivery_key(event_key: str, destination: str) -> str:

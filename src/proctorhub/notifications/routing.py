@@ -41,7 +41,10 @@ def support_configured() -> bool:
     return zendesk_configured() or bool(settings.CONFIG.email.get("support_address"))
 
 
-def destinations_for(kind: str, payload: dict[str, Any], attempt_id: int | None) -> list[str]:
+def destinations_for(kind: str, payload: dict[str, Any], attempt_id: int | None, *,
+                     attempt=None, webhooks: bool = True) -> list[str]:
+    """The event's destinations. ``webhooks=False`` leaves out the webhook endpoints (the
+    PostgreSQL outbox writer joins them in SQL); ``attempt`` saves reading the attempt again."""
     from proctorhub.notifications.dispatch import has_handler
     from proctorhub.notifications.models import WebhookEndpoint
 
@@ -54,25 +57,26 @@ def destinations_for(kind: str, payload: dict[str, Any], attempt_id: int | None)
         found.append(TRACKING)
     if kind == "support.suspicious_review" and support_configured():
         found.append(SUPPORT)
-    if kind == "attempt.status_changed" and _learner_should_hear(payload, attempt_id):
+    if kind == "attempt.status_changed" and _learner_should_hear(payload, attempt_id, attempt):
         found.append(EMAIL)
-    for endpoint in WebhookEndpoint.objects.filter(is_active=True):
-        if endpoint.wants(kind):
-            found.append(endpoint.destination)
+    if webhooks:
+        found += [endpoint.destination for endpoint in WebhookEndpoint.objects.filter(
+            is_active=True) if endpoint.wants(kind)]
     return found
 
 
-def _learner_should_hear(payload: dict[str, Any], attempt_id: int | None) -> bool:
+def _learner_should_hear(payload: dict[str, Any], attempt_id: int | None, attempt=None) -> bool:
     if not settings.CONFIG.email.get("learner_emails", True):
         return False
     if payload.get("new_status") not in LEARNER_EMAIL_STATUSES or attempt_id is None:
         return False
     from proctorhub.attempts.models import Attempt
 
-    attempt = (Attempt.objects.select_related("exam")
-               .only("taking_as_proctored", "is_sample_attempt", "exam__is_proctored",
-                     "exam__is_practice_exam", "exam__is_onboarding")
-               .filter(pk=attempt_id).first())
+    if attempt is None or attempt.pk != attempt_id:
+        attempt = (Attempt.objects.select_related("exam")
+                   .only("taking_as_proctored", "is_sample_attempt", "exam__is_proctored",
+                         "exam__is_practice_exam", "exam__is_onboarding")
+                   .filter(pk=attempt_id).first())
     if attempt is None:
         return False
     exam = attempt.exam

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from proctorhub.accounts.models import User
@@ -25,7 +25,7 @@ from proctorhub.errors import Conflict
 from proctorhub.providers.base import CallerRejected, InvalidReview, Provider
 from proctorhub.reviews import video
 from proctorhub.reviews.models import Delivery
-from proctorhub.reviews.services import apply_review, payload_digest
+from proctorhub.reviews.services import apply_review_locked, payload_digest
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,12 @@ def receive(provider: Provider, request, route: Route) -> Answer:
 
 
 def process(delivery: Delivery, provider: Provider, route: Route) -> Answer:
-    """Locate, match, normalize and apply a recorded delivery (also used to replay one)."""
+    """Locate, match, normalize and apply a recorded delivery (also used to replay one).
+
+    One transaction: the attempt is found and locked in one statement, and the delivery's
+    outcome is written with the change it made. If applying fails, that transaction is rolled
+    back and the outcome is written on its own.
+    """
     payload = delivery.payload
     attempt_code, external_id = "", delivery.external_id
     if route.ids_from_payload is not None:
@@ -146,7 +151,20 @@ def process(delivery: Delivery, provider: Provider, route: Route) -> Answer:
         except InvalidReview as exc:
             return _finish(delivery, Outcome.REJECTED, 400, "invalid_review", str(exc))
         delivery.attempt_code, delivery.external_id = attempt_code[:64], external_id[:255]
-    attempt = _locate(provider, attempt_code, external_id)
+    try:
+        with transaction.atomic():
+            return _process_locked(delivery, provider, route, attempt_code, external_id)
+    except Conflict as exc:
+        return _finish(delivery, Outcome.REJECTED, 409, exc.code, exc.detail)
+    except DatabaseError:
+        log.warning("review apply hit a database conflict", extra={"delivery_id": delivery.pk},
+                    exc_info=True)
+        return _finish(delivery, Outcome.FAILED, 503, "retry", "the attempt is busy; retry the delivery")
+
+
+def _process_locked(delivery: Delivery, provider: Provider, route: Route, attempt_code: str,
+                    external_id: str) -> Answer:
+    attempt = _locate_and_lock(provider, attempt_code, external_id)
     if attempt is None:
         what = (f"could not locate attempt code {attempt_code}" if attempt_code else
                 f"could not locate an attempt of {provider.name} with id {external_id}")
@@ -161,7 +179,7 @@ def process(delivery: Delivery, provider: Provider, route: Route) -> Answer:
                        f"ssiRecordLocator {external_id} does not match the attempt's external id "
                        f"{attempt.external_id}; nothing applied")
     try:
-        review = provider.normalize_review(payload)
+        review = provider.normalize_review(delivery.payload)
     except InvalidReview as exc:
         return _finish(delivery, Outcome.REJECTED, 400, "invalid_review", str(exc))
     reviewer = None
@@ -171,25 +189,18 @@ def process(delivery: Delivery, provider: Provider, route: Route) -> Answer:
             return _finish(delivery, Outcome.REJECTED, 403, "forbidden",
                            f"reviewed_by is not staff of course {attempt.exam.course_id}")
     by = ActedBy(Actor.PROVIDER, f"provider:{provider.name}")
-    try:
-        applied = apply_review(attempt.pk, review, provider=provider.name, raw=payload, by=by,
-                               reviewer=reviewer, video=(delivery.video_key_id,
-                                                         delivery.video_link_encrypted))
-    except Conflict as exc:
-        return _finish(delivery, Outcome.REJECTED, 409, exc.code, exc.detail)
-    except DatabaseError:
-        log.warning("review apply hit a database conflict", extra={"delivery_id": delivery.pk},
-                    exc_info=True)
-        return _finish(delivery, Outcome.FAILED, 503, "retry", "the attempt is busy; retry the delivery")
+    applied = apply_review_locked(attempt, review, provider=provider.name, raw=delivery.payload,
+                                  by=by, reviewer=reviewer,
+                                  video=(delivery.video_key_id, delivery.video_link_encrypted))
     if applied.duplicate:
         return _finish(delivery, Outcome.DUPLICATE, 200, "", applied.note)
     return _finish(delivery, Outcome.APPLIED, 200, "",
                    f"{applied.old_status} -> {applied.new_status}: {applied.note}")
 
 
-def _locate(provider: Provider, attempt_code: str, external_id: str) -> Attempt | None:
-    """Live and archived attempts alike: archiving keeps an attempt findable by both codes."""
-    qs = Attempt.objects.select_related("exam")
+def _locate_and_lock(provider: Provider, attempt_code: str, external_id: str) -> Attempt | None:
+    """Find and lock the attempt, live or archived (archiving keeps it findable by both codes)."""
+    qs = Attempt.objects.select_for_update(of=("self",)).select_related("exam", "user")
     if attempt_code:
         return qs.filter(attempt_code=attempt_code).first()
     if external_id:

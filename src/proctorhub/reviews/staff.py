@@ -40,6 +40,8 @@ def review_by_staff(attempt: Attempt, user: User, *, status: str, reason: str,
     applied = apply_review(attempt.pk, review, provider="staff", raw=raw,
                            by=ActedBy(actor, f"user:{user.pk}", user), reviewer=user,
                            reason=reason)
+    if applied.review is None:  # identical to the review in place
+        applied.review = Review.objects.get(attempt=attempt)
     return applied
 
 
