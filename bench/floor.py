@@ -16,6 +16,11 @@ import threading
 import time
 from datetime import UTC, datetime
 
+#: Attempt columns derived for the staff queue; the history table does not keep them
+#: (``proctorhub.attempts.models.DERIVED_FIELDS``, repeated so this module needs no Django).
+DERIVED_FIELDS = ("review_status", "review_is_staff", "review_sha256", "queue_priority",
+                  "activity_at")
+
 STATUS_TARGET = {"passed": "verified", "violation": "verified", "not_reviewed": "error",
                  "suspicious": "second_review_required"}
 
@@ -120,6 +125,8 @@ class Floor:
         data["id"] = row["id"]
         data.update(history_date=now, history_change_reason=reason, history_type="~",
                     history_user_id=None)
+        for derived in DERIVED_FIELDS:  # columns the history tables do not keep
+            data.pop(derived, None)
         for key in ("raw", "payload"):
             if key in data and data[key] is not None and not isinstance(data[key], str):
                 data[key] = self.js(data[key])
@@ -131,16 +138,21 @@ class Floor:
         """Apply every job with ``threads`` connections; return reviews/s and latencies."""
         parts = [jobs[i::threads] for i in range(threads)]
         latencies: list[float] = []
+        errors: list[BaseException] = []
         lock = threading.Lock()
 
         def work(part):
             conn = self.connect()
             mine = []
-            for job in part:
-                t0 = time.perf_counter()
-                self.apply(conn, *job)
-                mine.append((time.perf_counter() - t0) * 1000)
-            conn.close()
+            try:
+                for job in part:
+                    t0 = time.perf_counter()
+                    self.apply(conn, *job)
+                    mine.append((time.perf_counter() - t0) * 1000)
+            except BaseException as exc:  # a failed floor must fail the run, not look fast
+                errors.append(exc)
+            finally:
+                conn.close()
             with lock:
                 latencies.extend(mine)
 
@@ -151,5 +163,7 @@ class Floor:
         for t in ts:
             t.join()
         elapsed = time.perf_counter() - start
+        if errors:
+            raise RuntimeError(f"the raw floor failed: {errors[0]!r}") from errors[0]
         return {"reviews": len(jobs), "threads": threads, "elapsed_s": elapsed,
                 "per_s": len(jobs) / elapsed, "latencies_ms": latencies}
