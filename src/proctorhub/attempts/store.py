@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 from proctorhub.attempts.models import Attempt
-from proctorhub.db.sql import execute, history_select, is_postgresql, prep, qn, writable_fields
+from proctorhub.db.sql import (
+    execute,
+    history_select,
+    history_table,
+    is_postgresql,
+    prep,
+    qn,
+    writable_fields,
+)
 
 
 def save_attempt(attempt: Attempt, *, history: bool = True) -> None:
@@ -14,19 +24,22 @@ def save_attempt(attempt: Attempt, *, history: bool = True) -> None:
         _save_orm(attempt, history=history)
         return
     attempt.refresh_derived()
-    meta = Attempt._meta
-    fields = writable_fields(Attempt)
-    sql = (f"UPDATE {qn(meta.db_table)} SET "
-           + ", ".join(f"{qn(f.column)} = %s" for f in fields)
-           + f" WHERE {qn(meta.pk.column)} = %s")
-    params = [prep(f, attempt, add=False) for f in fields] + [attempt.pk]
+    params = [prep(f, attempt, add=False) for f in writable_fields(Attempt)] + [attempt.pk]
+    sql = _update_sql()
     if history:
         columns, select, extra = history_select(Attempt, "u", attempt, history_type_sql="'~'")
         sql = (f"WITH u AS ({sql} RETURNING *) "
-               f"INSERT INTO {qn(Attempt.history.model._meta.db_table)} ({columns}) "
-               f"SELECT {select} FROM u")
+               f"INSERT INTO {history_table(Attempt)} ({columns}) SELECT {select} FROM u")
         params += extra
     execute(sql, params)
+
+
+@functools.cache
+def _update_sql() -> str:
+    meta = Attempt._meta
+    return (f"UPDATE {qn(meta.db_table)} SET "
+            + ", ".join(f"{qn(f.column)} = %s" for f in writable_fields(Attempt))
+            + f" WHERE {qn(meta.pk.column)} = %s")
 
 
 def _save_orm(attempt: Attempt, *, history: bool) -> None:

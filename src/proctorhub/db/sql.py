@@ -8,6 +8,7 @@ that a new model field needs no SQL edit. Values go through each field's own ``p
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import connection, models
@@ -23,8 +24,9 @@ def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
-def writable_fields(model: type[models.Model]) -> list[models.Field]:
-    return [f for f in model._meta.concrete_fields if not f.primary_key]
+@functools.cache
+def writable_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
 
 
 def prep(field: models.Field, obj: models.Model, *, add: bool) -> Any:
@@ -53,26 +55,36 @@ def history_select(model: type[models.Model], source: str, obj: models.Model, *,
                    history_type_sql: str) -> tuple[str, str, list[Any]]:
     """``(columns, select list, params)`` that copy row ``source`` (a CTE's ``RETURNING *``) into
     the model's history table, with the date, reason and user that simple-history would write."""
+    columns, exprs, wanted = _history_shape(model, source, history_type_sql)
+    values = {"history_date": timezone.now,
+              "history_change_reason": lambda: getattr(obj, "_change_reason", None),
+              "history_user_id": lambda: history_user_id(obj)}
+    return columns, exprs, [values[column]() for column in wanted]
+
+
+@functools.cache
+def _history_shape(model: type[models.Model], source: str,
+                   history_type_sql: str) -> tuple[str, str, tuple[str, ...]]:
+    """The statement's static part, built once per model (reading ``model.history`` is slow)."""
     history = model.history.model._meta
-    columns, exprs, params = [], [], []
+    columns, exprs, wanted = [], [], []
     for field in history.concrete_fields:
         if field.name == "history_id":
             continue
         columns.append(qn(field.column))
-        if field.column == "history_date":
+        if field.column in ("history_date", "history_change_reason", "history_user_id"):
             exprs.append(typed(field))
-            params.append(timezone.now())
-        elif field.column == "history_change_reason":
-            exprs.append(typed(field))
-            params.append(getattr(obj, "_change_reason", None))
-        elif field.column == "history_user_id":
-            exprs.append(typed(field))
-            params.append(history_user_id(obj))
+            wanted.append(field.column)
         elif field.column == "history_type":
             exprs.append(history_type_sql)
         else:
             exprs.append(f"{source}.{qn(field.column)}")
-    return ", ".join(columns), ", ".join(exprs), params
+    return ", ".join(columns), ", ".join(exprs), tuple(wanted)
+
+
+@functools.cache
+def history_table(model: type[models.Model]) -> str:
+    return qn(model.history.model._meta.db_table)
 
 
 def execute(sql: str, params: list[Any]) -> list[tuple]:

@@ -7,11 +7,13 @@ new ones inserted. Elsewhere the ORM does the same in a few statements.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from proctorhub.db.sql import (
     execute,
     history_select,
+    history_table,
     is_postgresql,
     prep,
     qn,
@@ -38,38 +40,47 @@ def save_review(review: Review, comments: Sequence[ReviewComment], *, replace_co
 
 def _save_pg(review: Review, comments: Sequence[ReviewComment], *, replace_comments: bool,
              keep: Sequence[str]) -> Review:
+    params = [prep(f, review, add=True) for f in writable_fields(Review)]
+    _, _, extra = history_select(Review, "r", review, history_type_sql=HISTORY_TYPE)
+    params += extra
+    cfields = [ReviewComment._meta.get_field(n) for n in COMMENT_FIELDS]
+    params += [prep(f, c, add=True) for c in comments for f in cfields]
+    sql = _upsert_sql(tuple(keep), replace_comments, len(comments))
+    [(pk, created_at)] = execute(sql, params)
+    review.pk, review.created_at = pk, created_at
+    review._state.adding, review._state.db = False, "default"
+    return review
+
+
+HISTORY_TYPE = "CASE WHEN r.inserted THEN '+' ELSE '~' END"
+
+
+@functools.cache
+def _upsert_sql(keep: tuple[str, ...], replace_comments: bool, n_comments: int) -> str:
+    """The statement for one shape of write (built once per shape)."""
     meta = Review._meta
     fields = writable_fields(Review)
     unchanged = {"attempt_id", "created_at", *(meta.get_field(n).column for n in keep)}
     updates = ", ".join(f"{qn(f.column)} = EXCLUDED.{qn(f.column)}" for f in fields
                         if f.column not in unchanged)
-    params = [prep(f, review, add=True) for f in fields]
     ctes = [f"r AS (INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))}) "
             f"ON CONFLICT ({qn('attempt_id')}) DO UPDATE SET {updates} "
             "RETURNING *, (xmax = 0) AS inserted)"]
-    columns, select, extra = history_select(
-        Review, "r", review, history_type_sql="CASE WHEN r.inserted THEN '+' ELSE '~' END")
-    ctes.append(f"h AS (INSERT INTO {qn(Review.history.model._meta.db_table)} ({columns}) "
-                f"SELECT {select} FROM r)")
-    params += extra
+    columns, select, _ = history_select(Review, "r", Review(), history_type_sql=HISTORY_TYPE)
+    ctes.append(f"h AS (INSERT INTO {history_table(Review)} ({columns}) SELECT {select} FROM r)")
     comment_table = qn(ReviewComment._meta.db_table)
     if replace_comments:
         ctes.append(f"d AS (DELETE FROM {comment_table} WHERE {qn('review_id')} IN "
                     "(SELECT id FROM r WHERE NOT r.inserted))")
-    if comments:
+    if n_comments:
         cfields = [ReviewComment._meta.get_field(n) for n in COMMENT_FIELDS]
+        names = ", ".join(qn(f.column) for f in cfields)
         row = "(" + ", ".join(typed(f) for f in cfields) + ")"
-        ctes.append(
-            f"c AS (INSERT INTO {comment_table} ({qn('review_id')}, "
-            f"{', '.join(qn(f.column) for f in cfields)}) "
-            f"SELECT r.id, v.* FROM r, (VALUES {', '.join([row] * len(comments))}) "
-            f"AS v({', '.join(qn(f.column) for f in cfields)}))")
-        params += [prep(f, c, add=True) for c in comments for f in cfields]
-    [(pk, created_at)] = execute(f"WITH {', '.join(ctes)} SELECT id, created_at FROM r", params)
-    review.pk, review.created_at = pk, created_at
-    review._state.adding, review._state.db = False, "default"
-    return review
+        ctes.append(f"c AS (INSERT INTO {comment_table} ({qn('review_id')}, {names}) "
+                    f"SELECT r.id, v.* FROM r, (VALUES {', '.join([row] * n_comments)}) "
+                    f"AS v({names}))")
+    return f"WITH {', '.join(ctes)} SELECT id, created_at FROM r"
 
 
 def _save_orm(review: Review, comments: Sequence[ReviewComment], *, replace_comments: bool,
