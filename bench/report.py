@@ -20,11 +20,16 @@ def table(results: list[dict]) -> str:
         rows.append((label, *cells, target))
 
     h = lambda r: r["http"]  # noqa: E731
-    add("HTTP callbacks/s (gunicorn 2 workers)", lambda r: f"{h(r)['per_s']:.0f}")
+    add("HTTP server", lambda r: h(r)["server"].split(" (")[0])
+    add("HTTP callbacks/s, closed loop", lambda r: f"{h(r)['per_s']:.0f}")
     add("HTTP concurrency", lambda r: str(h(r)["concurrency"]))
     add("HTTP p50 / p95 / p99 ms", lambda r: "{p50_ms} / {p95_ms} / {p99_ms}".format(**h(r)["latency"]),
         "p99 < 50 ms")
     add("HTTP non-200 answers", lambda r: str(h(r)["non_200"]), "0")
+    add("HTTP open loop: offered /s, p50 / p99 ms",
+        lambda r: "{:.0f}, {p50_ms} / {p99_ms}".format(h(r)["open_loop"]["offered_per_s"],
+                                                       **h(r)["open_loop"]["latency"]),
+        "p99 < 50 ms")
     add("HTTP at concurrency 2: /s, p50 / p99 ms",
         lambda r: "{:.0f}, {p50_ms} / {p99_ms}".format(h(r)["at_concurrency_2"]["per_s"],
                                                        **h(r)["at_concurrency_2"]["latency"]))
@@ -41,13 +46,15 @@ def table(results: list[dict]) -> str:
     add("lifecycle create->start->submit /s", lambda r: f"{r['lifecycle']['per_s']:.0f}")
     sizes = sorted({p["attempts"] for r in results for p in (r.get("growth") or {}).get("points", [])})
     for size in sizes:
-        def cell(r, size=size, key="callback"):
+        def cell(r, size=size):
             p = next(p for p in r["growth"]["points"] if p["attempts"] == size)
-            return f"{p['callback_p50_ms']} / {p['queue_median_ms']}"
-        add(f"growth {size:>9,}: callback p50 / queue ms", cell)
+            return " / ".join(str(p.get(k, "-")) for k in (
+                "callback_p50_ms", "queue_median_ms", "queue_course_staff_median_ms"))
+        add(f"growth {size:>9,}: callback p50 / queue / queue (course staff) ms", cell)
     if sizes:
-        add("growth ratio largest/10k: callback, queue",
-            lambda r: f"{r['growth']['callback_ratio']:.2f}, {r['growth']['queue_ratio']:.2f}",
+        add("growth ratio largest/10k: callback, queue, queue (course staff)",
+            lambda r: f"{r['growth']['callback_ratio']:.2f}, {r['growth']['queue_ratio']:.2f}, "
+                      f"{r['growth'].get('queue_course_staff_ratio', float('nan')):.2f}",
             "< 1.5")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]

@@ -29,7 +29,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "psi"
 PSI_FILES = ["review_clean.json", "review_rules_violation.json", "review_suspicious.json",
              "review_not_reviewed.json"]
 PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-PG_DB = "proctorhub_bench"
+PG_DB = os.environ.get("BENCH_PG_DB", "proctorhub_bench")  # your own name on a shared server
 BASIC = ("psi", "bench-callback-password")
 URL = "/api/v1/providers/software_secure/reviews"
 COURSE = "course-v1:Bench+B1+2026"
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", default="10000,100000",
                     help="growth sizes (attempts in the database), comma-separated; add 1000000 "
                          "for the 1M point")
+    ap.add_argument("--only", choices=["growth"],
+                    help="run only this phase (results go to <date>-<db>-only-<phase>.json)")
     ap.add_argument("--keep", action="store_true",
                     help=f"keep the database ({PG_DB} / the temporary SQLite file) for inspection")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -102,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
             cmd.append("--growth")
         if args.keep:
             cmd.append("--keep")
+        if args.only:
+            cmd += ["--only", args.only]
         print(f"== {db}: {' '.join(cmd[1:])}", flush=True)
         out = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         if out.returncode != 0:
@@ -162,27 +166,39 @@ def child(args) -> None:
     result: dict = {"db": db, "date": datetime.now(UTC).isoformat(timespec="seconds"),
                     "machine": machine(), "args": {"attempts": n, "concurrency": args.concurrency,
                                                    "quick": quick}}
-    exam, users = setup_base(n + n_inproc + n + 100)
+    if args.only == "growth":
+        exam, _ = setup_base(0)
+        result["growth"] = run_growth(db, exam, args.sizes)
+        return finish(args, db, env, result, suffix="-only-growth")
+    exam, users = setup_base(n + n_inproc + n + 100 + n)
     http_ids = make_attempts(exam, users[:n], "H")
     inproc_ids = make_attempts(exam, users[n:n + n_inproc], "I")
     floor_ids = make_attempts(exam, users[n + n_inproc:2 * n + n_inproc], "F")
     low_ids = make_attempts(exam, users[2 * n + n_inproc:2 * n + n_inproc + 100], "L")
+    open_ids = make_attempts(exam, users[2 * n + n_inproc + 100:3 * n + n_inproc + 100], "O")
     result["inproc"] = phase_inproc(inproc_ids)
     log(f"in-process: {result['inproc']['per_s']:.0f}/s, "
         f"{result['inproc']['queries_mean']:.1f} queries per callback")
-    result["http"] = phase_http(env, http_ids, args.concurrency, low_ids)
+    result["http"] = phase_http(env, http_ids, args.concurrency, low_ids, open_ids)
     log(f"HTTP: {result['http']['per_s']:.0f}/s, p99 {result['http']['latency']['p99_ms']} ms")
     result["floor"] = phase_floor(db, floor_dsn, floor_ids, result)
     log(f"floor: {result['floor']['two']['per_s']:.0f}/s (2 conns)")
     result["lifecycle"] = phase_lifecycle(100 if quick else 300)
     log(f"lifecycle: {result['lifecycle']['per_s']:.0f}/s")
     if not quick or args.growth:
-        sizes = [int(s) for s in args.sizes.split(",") if s]
-        from bench.growth import phase_growth
+        result["growth"] = run_growth(db, exam, args.sizes)
+    finish(args, db, env, result)
 
-        result["growth"] = phase_growth(db, exam, sizes)
+
+def run_growth(db: str, exam, sizes: str) -> dict:
+    from bench.growth import phase_growth
+
+    return phase_growth(db, exam, [int(s) for s in sizes.split(",") if s])
+
+
+def finish(args, db: str, env: dict, result: dict, suffix: str = "") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"{datetime.now(UTC):%Y-%m-%d}-{db}"
+    name = f"{datetime.now(UTC):%Y-%m-%d}-{db}{suffix}"
     largest = max((p["attempts"] for p in (result.get("growth") or {}).get("points", [])), default=0)
     if largest > 200_000:  # a long growth run does not overwrite the day's default run
         name += f"-growth{largest // 1000}k"
@@ -316,7 +332,13 @@ def phase_inproc(attempt_ids: list[int]) -> dict:
             "queries_redelivery": len(ctx.captured_queries), "sample_sql": sample_sql}
 
 
-def phase_http(env: dict, attempt_ids: list[int], concurrency: int, low_ids: list[int]) -> dict:
+SERVER_THREADS = int(os.environ.get("BENCH_SERVER_THREADS", "4"))
+#: The open-loop run offers this fraction of the closed-loop throughput.
+OPEN_LOOP_LOAD = 0.6
+
+
+def phase_http(env: dict, attempt_ids: list[int], concurrency: int, low_ids: list[int],
+               open_ids: list[int]) -> dict:
     from proctorhub.attempts.models import Attempt
 
     port = free_port()
@@ -324,7 +346,7 @@ def phase_http(env: dict, attempt_ids: list[int], concurrency: int, low_ids: lis
     server_log = open(tmp / "serve.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "proctorhub"), "serve", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--no-runner", "--no-migrate"],
+         "--workers", "2", "--threads", str(SERVER_THREADS), "--no-runner", "--no-migrate"],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=server_log, cwd=ROOT)
     try:
         wait_for(port, server)
@@ -344,6 +366,13 @@ def phase_http(env: dict, attempt_ids: list[int], concurrency: int, low_ids: lis
             {**job, "bodies": bodies_for(low_ids), "concurrency": 2}), capture_output=True,
             text=True, cwd=ROOT, check=True)
         low = json.loads(out.stdout)
+        # Open loop: the same callers, but requests arrive at a fixed rate below capacity, as a
+        # provider's burst does; latency counts from when each request was due.
+        rate = OPEN_LOOP_LOAD * len(data["latencies_ms"]) / data["elapsed_s"]
+        out = subprocess.run([sys.executable, "-m", "bench.loadgen"], input=json.dumps(
+            {**job, "bodies": bodies_for(open_ids), "rate": rate}), capture_output=True,
+            text=True, cwd=ROOT, check=True)
+        opened = json.loads(out.stdout)
     finally:
         server.terminate()
         try:
@@ -357,7 +386,13 @@ def phase_http(env: dict, attempt_ids: list[int], concurrency: int, low_ids: lis
     return {"callbacks": len(lats), "concurrency": concurrency, "elapsed_s": data["elapsed_s"],
             "per_s": len(lats) / data["elapsed_s"], "latency": lat_summary(lats),
             "statuses": statuses, "non_200": sum(v for k, v in statuses.items() if k != "200"),
-            "attempts_moved": applied, "server": "gunicorn sync, 2 workers (proctorhub serve)",
+            "attempts_moved": applied,
+            "server": f"gunicorn, 2 workers x {SERVER_THREADS} threads (proctorhub serve)",
+            "open_loop": {"offered_per_s": rate, "callers": concurrency,
+                          "callbacks": len(opened["latencies_ms"]),
+                          "per_s": len(opened["latencies_ms"]) / opened["elapsed_s"],
+                          "latency": lat_summary(opened["latencies_ms"]),
+                          "non_200": sum(v for k, v in opened["statuses"].items() if k != "200")},
             "at_concurrency_2": {"callbacks": len(low["latencies_ms"]),
                                  "per_s": len(low["latencies_ms"]) / low["elapsed_s"],
                                  "latency": lat_summary(low["latencies_ms"])}}

@@ -53,3 +53,21 @@ def test_since_filters_and_rejected_deliveries_are_never_replayed(psi, anon, exa
         replay_deliveries(states=("rejected",))
     with pytest.raises(CommandError, match="not a date"):
         call_command("replay_deliveries", "--since", "yesterday", stdout=io.StringIO())
+
+
+def test_a_delivery_cut_off_before_its_outcome_is_settled_as_failed_by_the_runner(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from proctorhub.runtime.runner import run_once
+
+    old = Delivery.objects.create(provider="software_secure", payload={"x": 1})
+    fresh = Delivery.objects.create(provider="software_secure", payload={"x": 2})
+    Delivery.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(minutes=11))
+    assert run_once()["deliveries_abandoned"] == 1
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert old.outcome == "failed" and "cut off" in old.detail
+    assert fresh.outcome == "received"  # may still be in flight
+    assert run_once(sweep=False) == {"outbox_sent": 0}

@@ -1,4 +1,5 @@
-"""The embedded background runner: drains the outbox and sweeps timed-out attempts.
+"""The embedded background runner: drains the outbox, sweeps timed-out attempts and settles
+review deliveries abandoned without an outcome.
 
 ``proctorhub serve`` runs it in a thread of the server process (no broker needed on one machine);
 ``proctorhub worker`` runs the same loop in the foreground.
@@ -15,6 +16,7 @@ from django.db import close_old_connections, connections
 
 from proctorhub.attempts.services import sweep_timed_out
 from proctorhub.notifications.dispatch import drain
+from proctorhub.reviews.abandoned import settle_abandoned_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 def run_once(*, sweep: bool = True) -> dict[str, int]:
     sent = drain()
     counts = sweep_timed_out() if sweep else {}
+    if sweep:
+        counts["deliveries_abandoned"] = settle_abandoned_deliveries()
     return {"outbox_sent": sent, **counts}
 
 

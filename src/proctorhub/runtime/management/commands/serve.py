@@ -29,11 +29,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT to listen on")
         parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--threads", type=int, default=None,
+                            help="threads per worker (gthread); 1 = gunicorn's sync workers. "
+                                 "Default: 4 on PostgreSQL (a thread waiting on the database "
+                                 "leaves the CPU to another), 1 on SQLite (one writer at a time)")
         parser.add_argument("--no-migrate", action="store_true", help="do not migrate first")
         parser.add_argument("--no-runner", action="store_true",
                             help="do not run the outbox/sweep thread (use 'proctorhub worker')")
 
-    def handle(self, *args, bind, workers, no_migrate, no_runner, **options):
+    def handle(self, *args, bind, workers, threads, no_migrate, no_runner, **options):
         if ":" not in bind:
             self.stderr.write(f"--bind must be HOST:PORT, not {bind!r}")
             raise SystemExit(2)
@@ -51,7 +55,10 @@ class Command(BaseCommand):
             if not no_runner:
                 start_thread()
 
+        if threads is None:
+            threads = 1 if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4
         _Gunicorn(application, {
-            "bind": bind, "workers": workers, "when_ready": when_ready,
+            "bind": bind, "workers": workers, "when_ready": when_ready, "threads": threads,
+            "worker_class": "gthread" if threads > 1 else "sync",
             "accesslog": "-", "timeout": 60, "graceful_timeout": 10,
         }).run()
