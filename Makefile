@@ -53,11 +53,14 @@ run: install
 test: dev
 	PYTHON=$(BIN)/python scripts/run-tests.sh
 
-# Full mode of tests/reliability (`make test` runs the same tests in short mode: 30 s, 150 cases).
+# Full mode of tests/reliability (`make test` runs the same tests in short mode: 30 s, 150 cases,
+# webhook receiver down 10 s).
 RELIABILITY_SECONDS  ?= 300
 RELIABILITY_EXAMPLES ?= 1000
+RELIABILITY_RECEIVER_DOWN_SECONDS ?= 60
 reliability: dev
 	RELIABILITY_SECONDS=$(RELIABILITY_SECONDS) RELIABILITY_EXAMPLES=$(RELIABILITY_EXAMPLES) \
+		RELIABILITY_RECEIVER_DOWN_SECONDS=$(RELIABILITY_RECEIVER_DOWN_SECONDS) \
 		PYTHON=$(BIN)/python scripts/run-tests.sh tests/reliability
 
 # Review callbacks over HTTP (gunicorn, 2 workers) and in-process, SQL per callback, the raw
