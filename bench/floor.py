@@ -92,8 +92,11 @@ class Floor:
                               f"comment, status) VALUES {values}"), params)
             self._history(cur, "reviews_historicalreview", review, now, "review " + status)
             new_status = STATUS_TARGET[status]
-            cur.execute(q("UPDATE attempts_attempt SET status = %s, modified_at = %s WHERE id = %s"),
-                        (new_status, now, attempt_id))
+            priority = {"second_review_required": 0, "error": 1}.get(new_status, 2)
+            cur.execute(q("UPDATE attempts_attempt SET status = %s, modified_at = %s, "
+                          "review_status = %s, review_sha256 = %s, queue_priority = %s "
+                          "WHERE id = %s"),
+                        (new_status, now, status, digest, priority, attempt_id))
             attempt["status"], attempt["modified_at"] = new_status, now
             self._history(cur, "attempts_historicalattempt", attempt, now, "provider verify")
             kinds = ["review.received", "attempt.status_changed"]

@@ -264,10 +264,13 @@ def make_attempts(exam, user_ids: list[int], prefix: str) -> list[int]:
     from proctorhub.attempts.models import Attempt
 
     now = timezone.now()
-    Attempt.objects.bulk_create(
-        [Attempt(exam=exam, user_id=u, backend="software_secure", external_id=f"SSI-{prefix}-{u}",
-                 status="submitted", taking_as_proctored=True, started_at=now, completed_at=now,
-                 allowed_time_limit_mins=90) for u in user_ids], batch_size=2000)
+    drafts = [Attempt(exam=exam, user_id=u, backend="software_secure",
+                      external_id=f"SSI-{prefix}-{u}", status="submitted", taking_as_proctored=True,
+                      started_at=now, completed_at=now, allowed_time_limit_mins=90)
+              for u in user_ids]
+    for draft in drafts:
+        draft.refresh_derived()  # bulk_create skips save(), which fills the queue columns
+    Attempt.objects.bulk_create(drafts, batch_size=2000)
     return list(Attempt.objects.filter(external_id__startswith=f"SSI-{prefix}-").order_by("id")
                 .values_list("id", flat=True))
 

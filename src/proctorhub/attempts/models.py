@@ -69,9 +69,28 @@ class Attempt(models.Model):
                 name="external_id_unique_per_provider",
             )
         ]
+        # The staff queue (dashboard/selectors.py) reads live attempts in queue order: priority,
+        # then age, then id. Each index below is partial (live rows only) and ends with that
+        # order, so a page or a capped count reads a bounded range whatever the table's size.
         indexes = [
             models.Index(fields=["status", "is_archived"]),
             models.Index(fields=["user", "is_archived"]),
+            models.Index(fields=["queue_priority", "activity_at", "id"],
+                         condition=models.Q(is_archived=False), name="attempt_queue"),
+            models.Index(fields=["status", "queue_priority", "activity_at", "id"],
+                         condition=models.Q(is_archived=False), name="attempt_queue_status"),
+            models.Index(fields=["exam", "queue_priority", "activity_at", "id"],
+                         condition=models.Q(is_archived=False), name="attempt_queue_exam"),
+            models.Index(fields=["exam", "status", "queue_priority", "activity_at", "id"],
+                         condition=models.Q(is_archived=False), name="attempt_queue_exam_status"),
+            models.Index(fields=["queue_priority", "activity_at", "id"],
+                         condition=models.Q(is_archived=False, review_status="suspicious",
+                                            review_is_staff=False),
+                         name="attempt_queue_suspicious"),
+            models.Index(fields=["exam", "queue_priority", "activity_at", "id"],
+                         condition=models.Q(is_archived=False, review_status="suspicious",
+                                            review_is_staff=False),
+                         name="attempt_queue_exam_suspicious"),
         ]
         ordering = ["-id"]
 

@@ -1,8 +1,11 @@
 """Reads for the staff pages: the review queue, its counts and CSV export, exams, allowances.
 
-The queue page issues a constant number of queries whatever its page size: each row's exam,
-learner and review come through ``select_related``; priority and age are SQL annotations; the
-counts are one aggregate. Attempt-page reads live in :mod:`proctorhub.dashboard.attempt_selectors`.
+The queue reads the derived columns the attempt row keeps (``queue_priority``, ``activity_at``,
+``review_status``, ``review_is_staff``) through partial indexes, never joining reviews. A page is
+a keyset page (:mod:`proctorhub.dashboard.keyset`) and every chip count stops at
+:func:`count_cap`, so the page costs the same with ten thousand attempts as with a million, and a
+constant number of queries whatever its size. Attempt-page reads live in
+:mod:`proctorhub.dashboard.attempt_selectors`.
 """
 
 from __future__ import annotations
@@ -12,39 +15,40 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
 
+from proctorhub.attempts import queue as queue_rule
 from proctorhub.attempts.models import Attempt
 from proctorhub.attempts.statuses import Status
 from proctorhub.dashboard.access import scoped
 from proctorhub.dashboard.forms import ALL, ATTENTION, SUSPICIOUS
+from proctorhub.dashboard.keyset import Cursor, QueuePage, capped_counts, paginate
 from proctorhub.exams.models import Allowance, Exam
 from proctorhub.providers.registry import available
 
 #: A provider (not staff) said "suspicious": someone should look, even if the policy decided.
-SUSPICIOUS_Q = Q(review__status="suspicious", review__is_staff_review=False)
-#: What needs a human: second reviews first, then suspicious provider reviews and errors.
-ATTENTION_Q = Q(status=Status.SECOND_REVIEW_REQUIRED) | Q(status=Status.ERROR) | SUSPICIOUS_Q
+SUSPICIOUS_Q = Q(review_status="suspicious", review_is_staff=False)
+#: What needs a human (second reviews, errors, suspicious provider reviews): the stored priority.
+ATTENTION_Q = Q(queue_priority__in=queue_rule.NEEDS_A_HUMAN)
+#: Chip counts stop here: "1,000+" says there are more (``DASHBOARD_COUNT_CAP`` overrides).
+DEFAULT_COUNT_CAP = 1000
 
-PRIORITY = Case(
-    When(status=Status.SECOND_REVIEW_REQUIRED, then=Value(0)),
-    When(Q(status=Status.ERROR) | SUSPICIOUS_Q, then=Value(1)),
-    default=Value(2),
-    output_field=IntegerField(),
-)
-
-#: Chips above the queue: (key, label, condition). One aggregate query computes them all.
-COUNT_CHIPS: list[tuple[str, str, Q | None]] = [
-    (ATTENTION, "Needs a human", ATTENTION_Q),
-    (Status.SECOND_REVIEW_REQUIRED.value, "Second review required",
-     Q(status=Status.SECOND_REVIEW_REQUIRED)),
-    (SUSPICIOUS, "Suspicious (provider)", SUSPICIOUS_Q),
-    (Status.ERROR.value, "Error", Q(status=Status.ERROR)),
-    (Status.SUBMITTED.value, "Submitted", Q(status=Status.SUBMITTED)),
-    (Status.VERIFIED.value, "Verified", Q(status=Status.VERIFIED)),
-    (Status.REJECTED.value, "Rejected", Q(status=Status.REJECTED)),
-    (ALL, "All", None),
+#: Chips above the queue: (key, label); :func:`with_status` says what each one counts.
+COUNT_CHIPS: list[tuple[str, str]] = [
+    (ATTENTION, "Needs a human"),
+    (Status.SECOND_REVIEW_REQUIRED.value, "Second review required"),
+    (SUSPICIOUS, "Suspicious (provider)"),
+    (Status.ERROR.value, "Error"),
+    (Status.SUBMITTED.value, "Submitted"),
+    (Status.VERIFIED.value, "Verified"),
+    (Status.REJECTED.value, "Rejected"),
+    (ALL, "All"),
 ]
+
+
+def count_cap() -> int:
+    return int(getattr(settings, "DASHBOARD_COUNT_CAP", DEFAULT_COUNT_CAP))
 
 
 def day_start(day) -> datetime:
@@ -75,6 +79,22 @@ def filtered_attempts(courses: list[str] | None, f: dict[str, Any]) -> QuerySet[
     return qs
 
 
+def exam_ids_in_view(courses: list[str] | None, f: dict[str, Any],
+                     exams: list[Exam] | None = None) -> list[int] | None:
+    """The exams the queue may show, when the view is narrower than every exam (``None``).
+
+    Only an index hint: the course scope and the course filter still apply to every query
+    (``filtered_attempts``); these ids let each exam's rows be read as one index range.
+    ``exams``: the user's exams if already loaded (:func:`filter_options`), else one query."""
+    if f["exam"]:
+        return [f["exam"]]
+    if courses is None and not f["course"]:
+        return None
+    if exams is None:
+        exams = list(scoped(Exam.objects.all(), courses, "course_id").only("id", "course_id"))
+    return sorted(e.pk for e in exams if not f["course"] or e.course_id == f["course"])
+
+
 def with_status(qs: QuerySet[Attempt], status: str) -> QuerySet[Attempt]:
     if status == ATTENTION:
         return qs.filter(ATTENTION_Q)
@@ -85,21 +105,58 @@ def with_status(qs: QuerySet[Attempt], status: str) -> QuerySet[Attempt]:
     return qs.filter(status=status)
 
 
+def priorities_for(status: str) -> tuple[int, ...]:
+    """The queue priorities rows under this status chip can have (``attempts.queue`` rule)."""
+    if status == ATTENTION:
+        return queue_rule.NEEDS_A_HUMAN
+    reviews = [(r, staff) for r in ("suspicious", "passed") for staff in (False, True)]
+    if status == SUSPICIOUS:
+        found = {queue_rule.priority(s.value, "suspicious", False) for s in Status}
+    elif status == ALL:
+        found = {queue_rule.priority(s.value, r, staff) for s in Status for r, staff in reviews}
+    else:
+        found = {queue_rule.priority(status, r, staff) for r, staff in reviews}
+    return tuple(sorted(found))
+
+
 def queue(courses: list[str] | None, f: dict[str, Any]) -> QuerySet[Attempt]:
-    """The queue, ordered: second reviews first, then suspicious/errored, then by age."""
-    qs = with_status(filtered_attempts(courses, f), f["status"]).annotate(priority=PRIORITY)
-    age = "activity_at" if f["sort"] == "oldest" else "-activity_at"
-    return (qs.select_related("exam", "user", "review")
-            .order_by("priority", age, "id" if f["sort"] == "oldest" else "-id"))
+    """The whole queue, ordered (CSV export): second reviews first, then suspicious/errored,
+    then by age."""
+    qs = with_status(filtered_attempts(courses, f), f["status"])
+    if f["sort"] == "oldest":
+        order = ("queue_priority", "activity_at", "id")
+    else:
+        order = ("queue_priority", "-activity_at", "-id")
+    return qs.select_related("exam", "user").order_by(*order)
 
 
-def queue_counts(courses: list[str] | None, f: dict[str, Any]) -> list[dict[str, Any]]:
-    """Counts per status chip under the current filters (the status filter aside): one query."""
+def queue_page(courses: list[str] | None, f: dict[str, Any], exam_ids: list[int] | None,
+               after: Cursor | None = None, before: Cursor | None = None) -> QueuePage:
+    """One page of the queue in two queries (ids, then rows): see :mod:`keyset`.
+
+    ``exam_ids``: :func:`exam_ids_in_view`."""
+    qs = with_status(filtered_attempts(courses, f), f["status"])
+    return paginate(qs, priorities_for(f["status"]), exam_ids, newest=f["sort"] == "newest",
+                    per_page=f["per_page"], after=after, before=before)
+
+
+def queue_counts(courses: list[str] | None, f: dict[str, Any],
+                 exam_ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """Counts per status chip under the current filters (the status filter aside), each capped
+    at :func:`count_cap`, plus the current status if no chip shows it: one query."""
     qs = filtered_attempts(courses, f)
-    totals = qs.aggregate(**{key: Count("id", filter=cond) if cond is not None else Count("id")
-                             for key, _, cond in COUNT_CHIPS})
-    return [{"key": key, "label": label, "count": totals[key], "active": key == f["status"]}
-            for key, label, _ in COUNT_CHIPS]
+    if exam_ids is not None:
+        qs = qs.filter(exam_id__in=exam_ids)
+    chips = list(COUNT_CHIPS)
+    if f["status"] not in {key for key, _ in chips}:
+        chips.append((f["status"], f["status"].replace("_", " ")))
+    cap = count_cap()
+    totals = capped_counts({key: with_status(qs, key) for key, _ in chips}, cap)
+    return [{"key": key, "label": label, "count": min(totals[key], cap),
+             "capped": totals[key] > cap,
+             "display": f"{cap:,}+" if totals[key] > cap else f"{totals[key]:,}",
+             "active": key == f["status"], "chip": i < len(COUNT_CHIPS)}
+            for i, (key, label) in enumerate(chips)]
 
 
 def filter_options(courses: list[str] | None) -> dict[str, Any]:
@@ -139,14 +196,14 @@ def csv_lines(qs: QuerySet[Attempt], now: datetime) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for a in qs.iterator(chunk_size=2000):
-        review = getattr(a, "review", None)
-        waited = (now - a.activity_at).total_seconds() / 3600
+        waited = waiting(a, now)
         yield writer.writerow([_cell(v) for v in (
             a.pk, a.exam.course_id, a.exam_id, a.exam.exam_name, a.user.username,
-            a.user.lms_user_id, a.status, review.status if review else "",
-            ("yes" if review.is_staff_review else "no") if review else "", a.backend,
+            a.user.lms_user_id, a.status, a.review_status,
+            ("yes" if a.review_is_staff else "no") if a.review_status else "", a.backend,
             a.external_id, a.created_at, a.started_at, a.completed_at,
-            a.allowed_time_limit_mins, f"{waited:.1f}")])
+            a.allowed_time_limit_mins,
+            "" if waited is None else f"{waited.total_seconds() / 3600:.1f}")])
 
 
 def review_of(attempt: Attempt):
@@ -157,6 +214,11 @@ def review_of(attempt: Attempt):
         return None
 
 
+def waiting(attempt: Attempt, now: datetime) -> timedelta | None:
+    """How long the attempt has waited since it was submitted (or created)."""
+    return None if attempt.activity_at is None else now - attempt.activity_at
+
+
 # --- exams and allowances ---------------------------------------------------------------------
 
 def exams_for(courses: list[str] | None) -> list[Exam]:
@@ -164,9 +226,8 @@ def exams_for(courses: list[str] | None) -> list[Exam]:
     qs = scoped(Exam.objects.all(), courses, "course_id").annotate(
         allowance_count=Count("allowances", distinct=True),
         # The same rule as the queue's "needs a human", seen from the exam.
-        attention_count=Count("attempts", distinct=True, filter=Q(attempts__is_archived=False) & (
-            Q(attempts__status__in=[Status.SECOND_REVIEW_REQUIRED, Status.ERROR])
-            | Q(attempts__review__status="suspicious", attempts__review__is_staff_review=False))),
+        attention_count=Count("attempts", distinct=True, filter=Q(
+            attempts__is_archived=False, attempts__queue_priority__in=queue_rule.NEEDS_A_HUMAN)),
     )
     return list(qs.order_by("course_id", "exam_name", "id"))
 

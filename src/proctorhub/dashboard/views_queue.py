@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -11,6 +10,7 @@ from django.views.decorators.http import require_GET
 from proctorhub.dashboard import selectors
 from proctorhub.dashboard.access import check_course, is_htmx, staff_page
 from proctorhub.dashboard.forms import QueueFilterForm
+from proctorhub.dashboard.keyset import Cursor
 from proctorhub.exams.models import Exam
 
 
@@ -35,27 +35,44 @@ def _querystring(request: HttpRequest, **changes) -> str:
     return params.urlencode()
 
 
+#: Query parameters of one page only (a cursor; ``page`` from before keyset pages): links to
+#: another page, sort, chip or the export drop them.
+PAGE_PARAMS = ("after", "before", "page")
+
+
+def _link(request: HttpRequest, **changes) -> str:
+    return _querystring(request, **{**dict.fromkeys(PAGE_PARAMS), **changes})
+
+
 @require_GET
 @staff_page
 def queue(request: HttpRequest) -> HttpResponse:
     form, f = _filters(request)
     courses = request.staff_courses
-    page = Paginator(selectors.queue(courses, f), f["per_page"]).get_page(request.GET.get("page"))
+    options = None if is_htmx(request) else selectors.filter_options(courses)
+    exam_ids = selectors.exam_ids_in_view(courses, f, options and options["exams"])
+    page = selectors.queue_page(courses, f, exam_ids,
+                                after=Cursor.parse(request.GET.get("after")),
+                                before=Cursor.parse(request.GET.get("before")))
+    counts = selectors.queue_counts(courses, f, exam_ids)
     now = timezone.now()
-    rows = [{"attempt": a, "review": selectors.review_of(a), "waiting": now - a.activity_at}
-            for a in page.object_list]
+    rows = [{"attempt": a, "waiting": selectors.waiting(a, now)} for a in page.rows]
     context = {
         "nav": "queue", "form": form, "f": f, "page": page, "rows": rows,
-        "counts": selectors.queue_counts(courses, f),
-        "export_qs": _querystring(request, page=None, per_page=None),
-        "sort_qs": _querystring(request, page=None,
-                                sort="newest" if f["sort"] == "oldest" else "oldest"),
-        "page_qs": _querystring(request, page=None),
-        "chip_qs": _querystring(request, page=None, status=None),
+        "counts": [c for c in counts if c["chip"]],
+        "total": next(c for c in counts if c["active"]),
+        "count_cap": f"{selectors.count_cap():,}",
+        "any_capped": any(c["capped"] for c in counts),
+        "export_qs": _link(request, per_page=None),
+        "sort_qs": _link(request, sort="newest" if f["sort"] == "oldest" else "oldest"),
+        "next_qs": page.next_cursor and _link(request, after=page.next_cursor.token()),
+        "previous_qs": page.previous_cursor and _link(request,
+                                                      before=page.previous_cursor.token()),
+        "chip_qs": _link(request, status=None),
     }
-    if is_htmx(request):
+    if options is None:
         return render(request, "dashboard/_queue_results.html", context)
-    context.update(selectors.filter_options(courses))
+    context.update(options)
     return render(request, "dashboard/queue.html", context)
 
 
