@@ -335,7 +335,13 @@ def phase_inproc(attempt_ids: list[int]) -> dict:
             "queries_redelivery": len(ctx.captured_queries), "sample_sql": sample_sql}
 
 
-SERVER_THREADS = int(os.environ.get("BENCH_SERVER_THREADS", "4"))
+def server_threads(env: dict) -> int:
+    """``proctorhub serve``'s default (4 threads per worker on PostgreSQL, sync workers on
+    SQLite) unless ``BENCH_SERVER_THREADS`` says otherwise."""
+    default = "1" if env["DATABASE_URL"].startswith("sqlite") else "4"
+    return int(os.environ.get("BENCH_SERVER_THREADS", default))
+
+
 #: The open-loop run offers this fraction of the closed-loop throughput.
 OPEN_LOOP_LOAD = 0.6
 
@@ -345,11 +351,12 @@ def phase_http(env: dict, attempt_ids: list[int], concurrency: int, low_ids: lis
     from proctorhub.attempts.models import Attempt
 
     port = free_port()
+    threads = server_threads(env)
     tmp = Path(env["PROCTORHUB_VAR_DIR"])
     server_log = open(tmp / "serve.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "proctorhub"), "serve", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", str(SERVER_THREADS), "--no-runner", "--no-migrate"],
+         "--workers", "2", "--threads", str(threads), "--no-runner", "--no-migrate"],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=server_log, cwd=ROOT)
     try:
         wait_for(port, server)
@@ -390,7 +397,7 @@ def phase_http(env: dict, attempt_ids: list[int], concurrency: int, low_ids: lis
             "per_s": len(lats) / data["elapsed_s"], "latency": lat_summary(lats),
             "statuses": statuses, "non_200": sum(v for k, v in statuses.items() if k != "200"),
             "attempts_moved": applied,
-            "server": f"gunicorn, 2 workers x {SERVER_THREADS} threads (proctorhub serve)",
+            "server": f"gunicorn, 2 workers x {threads} threads (proctorhub serve)",
             "open_loop": {"offered_per_s": rate, "callers": concurrency,
                           "callbacks": len(opened["latencies_ms"]),
                           "per_s": len(opened["latencies_ms"]) / opened["elapsed_s"],
