@@ -124,3 +124,11 @@ def test_course_staff_sign_in_page_logs_in_with_a_session(db, make_staff):
     ok = browser.post("/accounts/login/", {"username": staff.username, "password": "pw"})
     assert ok.status_code == 302
     assert browser.get("/api/v1/exams").status_code == 200  # session now authenticates the API
+
+
+def test_serve_refuses_threads_on_sqlite(tmp_path):
+    env = {**os.environ, "PROCTORHUB_VAR_DIR": str(tmp_path), "PROCTORHUB_ENV": "development",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'threads.sqlite3'}"}
+    out = subprocess.run([PROCTORHUB, "serve", "--threads", "4", "--no-migrate"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "needs PostgreSQL" in out.stderr

@@ -55,8 +55,13 @@ class Command(BaseCommand):
             if not no_runner:
                 start_thread()
 
+        on_sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
         if threads is None:
-            threads = 1 if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4
+            threads = 1 if on_sqlite else 4
+        if threads > 1 and on_sqlite:
+            # Threads of one process share SQLite's single writer and stall one another.
+            self.stderr.write("--threads above 1 needs PostgreSQL; on SQLite use --threads 1")
+            raise SystemExit(2)
         _Gunicorn(application, {
             "bind": bind, "workers": workers, "when_ready": when_ready, "threads": threads,
             "worker_class": "gthread" if threads > 1 else "sync",
