@@ -18,8 +18,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from proctorhub.db.sql import execute, prep, qn, writable_fields
 from proctorhub.notifications import outbox_sql
-from proctorhub.notifications.models import OutboxDelivery, OutboxEvent, State
+from proctorhub.notifications.models import OutboxDelivery, OutboxEvent, State, WebhookEndpoint
 from proctorhub.notifications.outbox_sql import NO_DESTINATION, Pending
 from proctorhub.notifications.routing import HANDLER, PUBLIC_KINDS, destinations_for
 
@@ -46,8 +47,7 @@ def emit(kind: str, payload: dict[str, Any], *, key: str | None = None,
     when = not_before or (timezone.now() + (delay or timedelta(0)))
     pending = Pending(kind=kind, payload=payload, key=key or f"{kind}:{uuid.uuid4().hex}",
                       attempt_id=attempt_id, when=when, public=kind in PUBLIC_KINDS,
-                      fixed=destinations_for(kind, payload, attempt_id, attempt=attempt,
-                                             webhooks=connection.vendor != "postgresql"))
+                      fixed=destinations_for(kind, payload, attempt_id, attempt=attempt))
     event = OutboxEvent(idempotency_key=pending.key, kind=kind, payload=payload,
                         attempt_id=attempt_id, next_attempt_at=when)
     stack = _stack()
@@ -82,9 +82,12 @@ def _write(pendings: list[Pending]) -> list[OutboxEvent]:
         deliveries = written.deliveries
         events = [_event_of(p, written.event_ids.get(p.key)) for p in pendings]
     else:
+        endpoints = (list(WebhookEndpoint.objects.filter(is_active=True))
+                     if any(p.public for p in pendings) else [])
         events, deliveries = [], []
         for p in pendings:
-            event, rows = _write_one_orm(p)
+            hooks = [e.destination for e in endpoints if p.public and e.wants(p.kind)]
+            event, rows = _write_one(p, [*p.fixed, *hooks])
             events.append(event)
             deliveries += rows
     now = timezone.now()
@@ -109,24 +112,44 @@ def _by_countdown(deliveries: list[tuple[int, datetime]], now: datetime) -> dict
     return groups
 
 
-def _write_one_orm(p: Pending) -> tuple[OutboxEvent, list[tuple[int, datetime]]]:
-    """Other databases: the event (``INSERT … ON CONFLICT DO NOTHING``), then its deliveries."""
-    event, created = OutboxEvent.objects.get_or_create(
-        idempotency_key=p.key, defaults={"kind": p.kind, "payload": p.payload,
-                                         "attempt_id": p.attempt_id, "next_attempt_at": p.when})
-    if not created:
-        return event, []
-    if not p.fixed:
-        OutboxEvent.objects.filter(pk=event.pk).update(
-            state=State.DELIVERED, delivered_at=timezone.now(), last_error=NO_DESTINATION)
-        event.state, event.last_error = State.DELIVERED, NO_DESTINATION
+def _write_one(p: Pending, destinations: list[str]) -> tuple[OutboxEvent, list[tuple[int, datetime]]]:
+    """Other databases, one event: its row (unless its key exists), then its delivery rows."""
+    settled = not destinations
+    event = OutboxEvent(idempotency_key=p.key, kind=p.kind, payload=p.payload,
+                        attempt_id=p.attempt_id, next_attempt_at=p.when,
+                        state=State.DELIVERED if settled else State.PENDING,
+                        delivered_at=timezone.now() if settled else None,
+                        last_error=NO_DESTINATION if settled else "")
+    event, created = _insert_once(event)
+    if not created or settled:
         return event, []
     rows = OutboxDelivery.objects.bulk_create([
         OutboxDelivery(event=event, destination=dest, attempt_id=p.attempt_id,
                        next_attempt_at=p.when, idempotency_key=delivery_key(p.key, dest))
-        for dest in p.fixed
+        for dest in destinations
     ])
     return event, [(row.pk, p.when) for row in rows if row.pk]
+
+
+def _insert_once(event: OutboxEvent) -> tuple[OutboxEvent, bool]:
+    """Insert ``event`` unless its idempotency key exists; ``(row, created)`` like get_or_create,
+    in one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` where the database has it (SQLite >=
+    3.35) instead of get_or_create's SELECT, SAVEPOINT, INSERT, RELEASE."""
+    if not connection.features.can_return_columns_from_insert:
+        return OutboxEvent.objects.get_or_create(
+            idempotency_key=event.idempotency_key,
+            defaults={f.name: getattr(event, f.name) for f in writable_fields(OutboxEvent)
+                      if f.name != "idempotency_key"})
+    fields = writable_fields(OutboxEvent)
+    sql = (f"INSERT INTO {qn(OutboxEvent._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))}) "
+           f"ON CONFLICT ({qn('idempotency_key')}) DO NOTHING RETURNING {qn('id')}")
+    rows = execute(sql, [prep(f, event, add=True) for f in fields])
+    if not rows:
+        return OutboxEvent.objects.get(idempotency_key=event.idempotency_key), False
+    event.pk = rows[0][0]
+    event._state.adding, event._state.db = False, connection.alias
+    return event, True
 
 
 def delivery_key(event_key: str, destination: str) -> str:

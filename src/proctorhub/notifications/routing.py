@@ -42,11 +42,10 @@ def support_configured() -> bool:
 
 
 def destinations_for(kind: str, payload: dict[str, Any], attempt_id: int | None, *,
-                     attempt=None, webhooks: bool = True) -> list[str]:
-    """The event's destinations. ``webhooks=False`` leaves out the webhook endpoints (the
-    PostgreSQL outbox writer joins them in SQL); ``attempt`` saves reading the attempt again."""
+                     attempt=None) -> list[str]:
+    """The event's destinations but webhooks: the outbox writer adds the active endpoints that
+    want a public kind (in SQL on PostgreSQL). ``attempt`` saves reading the attempt again."""
     from proctorhub.notifications.dispatch import has_handler
-    from proctorhub.notifications.models import WebhookEndpoint
 
     found: list[str] = []
     if has_handler(kind):
@@ -59,9 +58,6 @@ def destinations_for(kind: str, payload: dict[str, Any], attempt_id: int | None,
         found.append(SUPPORT)
     if kind == "attempt.status_changed" and _learner_should_hear(payload, attempt_id, attempt):
         found.append(EMAIL)
-    if webhooks:
-        found += [endpoint.destination for endpoint in WebhookEndpoint.objects.filter(
-            is_active=True) if endpoint.wants(kind)]
     return found
 
 
