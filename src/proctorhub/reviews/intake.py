@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 DROPPED_KEYS = {"userPhotoBase64String", "videoReviewLink"}
 Outcome = Delivery.Outcome
+OUTCOME_FIELDS = ["outcome", "http_status", "detail", "attempt", "attempt_code", "external_id",
+                  "replayed_at"]
 
 
 @dataclass
@@ -82,7 +84,8 @@ def _check_storable(payload: Any) -> None:
 
 def _finish(delivery: Delivery, outcome: str, http_status: int, code: str, detail: str) -> Answer:
     delivery.outcome, delivery.http_status, delivery.detail = outcome, http_status, detail
-    delivery.save()
+    # A recorded delivery gets its outcome, not its (large) payload written again.
+    delivery.save(update_fields=OUTCOME_FIELDS if delivery.pk else None)
     log.info("review delivery", extra={"delivery_id": delivery.pk, "provider": delivery.provider,
                                        "attempt_id": delivery.attempt_id, "outcome": outcome,
                                        "http_status": http_status})
