@@ -57,6 +57,23 @@ def providers_config():
     settings.CONFIG.providers.update(saved)
 
 
+@pytest.fixture
+def psi(providers_config, reviews_config):
+    """PSI configured with the test callback credentials and video key (psi_helpers)."""
+    from tests.psi_helpers import psi_settings
+
+    providers_config["software_secure"] = psi_settings()
+    return providers_config["software_secure"]
+
+
+@pytest.fixture
+def psi_submitted(psi, exam, learner):
+    """A submitted PSI attempt with its record locator (no call to PSI)."""
+    from tests.psi_helpers import psi_attempt
+
+    return psi_attempt(exam, learner)
+
+
 def make_client(*scopes: str) -> tuple[HTTPClient, object]:
     client_obj, token = create_api_client(f"client-{next(_seq)}", list(scopes))
     http = HTTPClient()

@@ -17,7 +17,6 @@ from tests.psi_helpers import (
     payload,
     post,
     psi_attempt,
-    psi_settings,
 )
 
 EXPECTED_STATUS = {"passed": "verified", "violation": "verified", "suspicious":
@@ -25,14 +24,8 @@ EXPECTED_STATUS = {"passed": "verified", "violation": "verified", "suspicious":
 
 
 @pytest.fixture
-def psi(providers_config, reviews_config):
-    providers_config["software_secure"] = psi_settings()
-    return providers_config["software_secure"]
-
-
-@pytest.fixture
-def attempt(psi, exam, learner):
-    return psi_attempt(exam, learner)
+def attempt(psi_submitted):
+    return psi_submitted
 
 
 def _events(attempt, kind):

@@ -12,7 +12,7 @@ from proctorhub.notifications import outbox
 from proctorhub.notifications.models import OutboxDelivery, OutboxEvent, WebhookEndpoint
 from proctorhub.reviews.models import Review
 from proctorhub.reviews.staff import review_by_staff
-from tests.psi_helpers import LABELS, payload, post, psi_attempt, psi_settings
+from tests.psi_helpers import LABELS, payload, post
 
 pytest_plugins = ["tests.outbox_fixtures"]  # notify_config, receiver, endpoint
 
@@ -21,14 +21,8 @@ STATEMENT_BUDGET = 8
 
 
 @pytest.fixture
-def psi(providers_config, reviews_config):
-    providers_config["software_secure"] = psi_settings()
-    return providers_config["software_secure"]
-
-
-@pytest.fixture
-def attempt(psi, exam, learner):
-    return psi_attempt(exam, learner)
+def attempt(psi_submitted):
+    return psi_submitted
 
 
 def _statements(anon, body) -> tuple[int, list[str]]:

@@ -18,21 +18,15 @@ from proctorhub.attempts.services import create_attempt
 from proctorhub.notifications.models import OutboxEvent
 from proctorhub.reviews.models import Delivery, Review, ReviewComment
 from tests.conftest import COURSE, LEARNER, OTHER_COURSE, make_client
-from tests.psi_helpers import URL, basic_header, payload, post, psi_attempt, psi_settings
+from tests.psi_helpers import URL, basic_header, payload, post, psi_attempt
 
 LAUNCH = "/api/v1/providers/software_secure/launch/"
 CLEAN = "review_clean.json"
 
 
 @pytest.fixture
-def psi(providers_config, reviews_config):
-    providers_config["software_secure"] = psi_settings()
-    return providers_config["software_secure"]
-
-
-@pytest.fixture
-def attempt(psi, exam, learner):
-    return psi_attempt(exam, learner)
+def attempt(psi_submitted):
+    return psi_submitted
 
 
 def _snapshot(*attempts):
