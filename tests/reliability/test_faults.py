@@ -9,7 +9,7 @@ from django.db import InterfaceError, OperationalError
 
 from proctorhub.attempts.models import Attempt
 from proctorhub.reviews.models import Review, ReviewComment
-from tests.psi_helpers import payload, post, psi_attempt, psi_settings
+from tests.psi_helpers import payload, post
 
 
 @pytest.mark.parametrize("error", [OperationalError("server closed the connection"),
@@ -28,28 +28,24 @@ def test_api_answers_503_with_retry_after_when_the_database_is_gone(lms, exam, m
     assert exam.exam_name != "x"
 
 
-@pytest.fixture
-def attempt(providers_config, reviews_config, exam, learner):
-    providers_config["software_secure"] = psi_settings()
-    return psi_attempt(exam, learner)
+def test_psi_callback_interrupted_mid_apply_is_503_and_applies_nothing(anon, psi_submitted,
+                                                                       monkeypatch):
+    from proctorhub.attempts import lifecycle
 
+    attempt = psi_submitted
+    real = lifecycle.save_attempt
 
-def test_psi_callback_interrupted_mid_apply_is_503_and_applies_nothing(anon, attempt, monkeypatch):
-    from proctorhub.reviews import services
-
-    real = services.ReviewComment.objects.bulk_create
-
-    def dies_after_the_review_row(*args, **kwargs):
+    def dies_after_the_review_row(*args, **kwargs):  # the review is written by then
         raise OperationalError("terminating connection due to administrator command")
 
-    monkeypatch.setattr(services.ReviewComment.objects, "bulk_create", dies_after_the_review_row)
+    monkeypatch.setattr(lifecycle, "save_attempt", dies_after_the_review_row)
     body = payload("review_rules_violation.json", attempt)
     response = post(anon, body)
     assert response.status_code == 503 and response["Retry-After"]
     assert not Review.objects.exists() and not ReviewComment.objects.exists()
     assert Attempt.objects.get(pk=attempt.pk).status == "submitted"
     # PSI retries; the retry lands, once.
-    monkeypatch.setattr(services.ReviewComment.objects, "bulk_create", real)
+    monkeypatch.setattr(lifecycle, "save_attempt", real)
     assert post(anon, body).status_code == 200
     assert Review.objects.count() == 1 and ReviewComment.objects.count() == 5
     assert Attempt.objects.get(pk=attempt.pk).status == "verified"
