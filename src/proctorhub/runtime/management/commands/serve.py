@@ -65,5 +65,9 @@ class Command(BaseCommand):
         _Gunicorn(application, {
             "bind": bind, "workers": workers, "when_ready": when_ready, "threads": threads,
             "worker_class": "gthread" if threads > 1 else "sync",
+            # Threaded workers keep connections alive. Closing an idle one races with a client
+            # sending on it (the client sees the connection dropped): keep them longer than a
+            # caller's pauses (and than the usual 60 s load-balancer idle timeout).
+            "keepalive": 75,
             "accesslog": "-", "timeout": 60, "graceful_timeout": 10,
         }).run()
