@@ -1,7 +1,8 @@
 """Real receivers on loopback for the outbox tests, and helpers to drive the outbox.
 
 - :class:`WebhookReceiver`: an HTTP server that verifies Standard Webhooks signatures with
-  ``standardwebhooks.Webhook.verify`` and records deliveries; it can answer 500 or hang.
+  ``standardwebhooks.Webhook.verify`` and records deliveries; it can answer 500, hang or be
+  slow, and counts the requests it has in flight.
 - :class:`FakeZendesk`: speaks the slice of the Zendesk API that zenpy uses to create and look up
   tickets (``/api/v2/tickets.json``), checks the API token, records tickets.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import threading
 import time
 import uuid
@@ -29,7 +31,38 @@ from proctorhub.notifications.models import OutboxDelivery, State
 
 
 class _Server(ThreadingHTTPServer):
+    """Tracks its open connections, so that closing it drops keep-alive clients too (a receiver
+    that goes down must not go on answering on connections opened before)."""
+
     daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self.sockets_lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request, client_address):
+        pass  # a client that hung up on a keep-alive connection (after its timeout)
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        with self.sockets_lock:
+            for sock in list(self.open_sockets):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 def _serve(handler_cls, owner) -> _Server:
@@ -41,12 +74,24 @@ def _serve(handler_cls, owner) -> _Server:
 
 
 class _WebhookHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as an LMS behind a load balancer answers
+
     def do_POST(self):  # noqa: N802 - http.server's naming
         rx: WebhookReceiver = self.server.owner
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with rx.lock:
             rx.requests += 1
             number = rx.requests
+            rx.in_flight += 1
+            rx.max_in_flight = max(rx.max_in_flight, rx.in_flight)
+        try:
+            time.sleep(rx.delay_seconds)
+            self._handle(rx, body, number)
+        finally:
+            with rx.lock:
+                rx.in_flight -= 1
+
+    def _handle(self, rx: WebhookReceiver, body: bytes, number: int):
         mode = rx.mode
         if mode == "fail":
             rx.refused += 1
@@ -86,6 +131,8 @@ class WebhookReceiver:
         self.received: list[tuple[str, dict]] = []
         self.bad_signatures: list[str] = []
         self.refused = 0
+        self.delay_seconds = 0.0      # every answer waits this long (a slow receiver)
+        self.in_flight = self.max_in_flight = 0  # requests being answered now / at most so far
         self.lock = threading.Lock()
         self.server = _serve(_WebhookHandler, self)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
@@ -100,8 +147,7 @@ class WebhookReceiver:
         return out
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 class _ZendeskHandler(BaseHTTPRequestHandler):

@@ -39,6 +39,7 @@ DEFAULT_OUTBOX = {
 
 DEFAULT_WEBHOOKS = {
     "timeout_seconds": 10,        # per request (connect and read)
+    "send_threads": 8,            # requests a worker has in flight at once; 1 = one by one
 }
 
 DEFAULT_ZENDESK = {

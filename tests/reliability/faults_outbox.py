@@ -95,10 +95,6 @@ class RestartableReceiver(WebhookReceiver):
                          daemon=True).start()
         self.server = server
 
-    def in_flight(self) -> int:
-        """Requests read but not yet answered."""
-        return self.requests - len(self.received) - len(self.bad_signatures) - self.refused
-
 
 # --- the outbox afterwards -----------------------------------------------------------------------
 def pending_keys(database_url: str, destination: str) -> set[str]:

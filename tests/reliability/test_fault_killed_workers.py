@@ -108,8 +108,8 @@ class Killer:
         rx = self.receiver
         rx.hang_seconds, rx.mode = 0.5, "hang"  # hold each webhook request for half a second
         time.sleep(0.1)  # requests already being answered finish
-        _wait(lambda: rx.in_flight() > 0, 20, "the outbox worker sent nothing to kill it during")
-        self.in_flight_at_outbox_kill = rx.in_flight()
+        _wait(lambda: rx.in_flight > 0, 20, "the outbox worker sent nothing to kill it during")
+        self.in_flight_at_outbox_kill = rx.in_flight
         self.workers[0].kill()
         rx.mode = "ok"
         self.workers.append(OutboxWorker(self.server, "outbox-2"))

@@ -25,6 +25,7 @@ from tests.reliability.conftest import LOAD, SECONDS
 from tests.reliability.faults_outbox import (
     OutboxWorker,
     RestartableReceiver,
+    pending_count,
     pending_keys,
     register_endpoint,
     wait_until_sent,
@@ -116,6 +117,7 @@ def test_receiver_down_callbacks_keep_answering_and_every_event_lands(setup, rec
                      faults=[(AROUND_SECONDS, "receiver down", outage)])
     summary = load.run()
     load_ended = time.monotonic()
+    pending_at_load_end = pending_count(server.database_url, destination)
     problems = load.check()
     drained_at = wait_until_sent(server.database_url, destination, timeout=DRAIN_TIMEOUT)
     webhook, stats = webhook_problems(server.database_url, destination, receiver)
@@ -126,6 +128,7 @@ def test_receiver_down_callbacks_keep_answering_and_every_event_lands(setup, rec
                    callbacks_while_down=_during(load, began, ended),
                    backlog_when_receiver_came_back=len(outage.backlog),
                    backlog_sent_after_receiver_back_seconds=_backlog_sent(outage, receiver),
+                   webhooks_pending_when_load_ended=pending_at_load_end,
                    outbox_drained_after_load_seconds=round(drained_at - load_ended, 1))
     print("\nreliability fault, webhook receiver down:", json.dumps(summary, indent=2))
     LOAD.update({f"receiver down {k}": v for k, v in summary.items() if k != "by_kind"})

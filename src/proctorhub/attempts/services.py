@@ -57,7 +57,8 @@ def create_attempt(*, exam: Exam, user: User, by: ActedBy) -> Attempt:
                 resumed_from._change_reason = f"resumed by attempt {draft.pk}"
                 resumed_from.save(update_fields=["is_resumable", "modified_at"])
             emit("attempt.created", {"attempt_id": draft.pk, "exam_id": exam.pk,
-                                     "course_id": exam.course_id, "status": draft.status},
+                                     "content_id": exam.content_id, "course_id": exam.course_id,
+                                     "status": draft.status},
                  attempt_id=draft.pk, key=f"attempt.created:{draft.pk}")
     except IntegrityError:
         _unregister_quietly(provider, draft)
@@ -120,7 +121,8 @@ def archive_attempt(attempt_id: int, by: ActedBy, *, reason: str = "") -> Attemp
     attempt.save()
     emit("attempt.archived", {"attempt_id": attempt.pk, "attempt_code": attempt.attempt_code,
                               "course_id": attempt.exam.course_id, "exam_id": attempt.exam_id,
-                              "status": attempt.status, "reason": reason},
+                              "content_id": attempt.exam.content_id, "status": attempt.status,
+                              "reason": reason},
          attempt_id=attempt.pk, key=f"attempt.archived:{attempt.pk}")
     transaction.on_commit(lambda: _remove_from_provider(attempt.pk))
     return attempt

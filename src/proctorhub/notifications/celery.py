@@ -31,10 +31,17 @@ def send(ids: list[int]) -> int:
 
 @app.task(name="proctorhub.outbox.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Send everything due (missed tasks, retries, expired leases); submit timed-out attempts."""
+    """Send everything due (missed tasks, retries, expired leases); submit timed-out attempts.
+
+    A backlog (rows piled up while a receiver was down) is sent in passes for up to
+    SWEEP_BACKLOG_SECONDS; sweeps running at once on other workers take other rows.
+    """
     from proctorhub.runtime.runner import run_once
 
-    return run_once()
+    return run_once(backlog_seconds=SWEEP_BACKLOG_SECONDS)
+
+
+SWEEP_BACKLOG_SECONDS = 60.0
 
 
 def enqueue(ids: list[int], *, countdown: float = 0) -> bool:

@@ -110,16 +110,18 @@ def _claim(limit: int, *, ids: Iterable[int] | None = None,
 
 
 def drain(limit: int = 100) -> int:
-    """Send up to ``limit`` due rows in batches; return how many were tried."""
+    """Send up to ``limit`` due rows in batches; return how many were tried (rows handed back
+    unsent because their receiver just failed are not counted)."""
     _load_channels()
     batch = max(1, min(limit, int(_cfg("batch_size"))))
-    tried = 0
-    while tried < limit:
-        rows = _claim(min(batch, limit - tried))
+    claimed = tried = 0
+    while claimed < limit:
+        rows = _claim(min(batch, limit - claimed))
         if not rows:
             break
-        _send_batch(rows)
-        tried += len(rows)
+        _, released = _send_batch(rows)
+        claimed += len(rows)
+        tried += len(rows) - released
     settle()
     return tried
 
@@ -134,8 +136,8 @@ def send_rows(ids: list[int], *, rounds: int = 50) -> int:
     rows = _claim(len(ids), ids=ids)
     tried = 0
     while rows and rounds > 0:
-        sent_ok = _send_batch(rows)
-        tried += len(rows)
+        sent_ok, released = _send_batch(rows)
+        tried += len(rows) - released
         rounds -= 1
         rows = _claim(int(_cfg("batch_size")), chains=sent_ok)
     return tried
@@ -144,21 +146,34 @@ def send_rows(ids: list[int], *, rounds: int = 50) -> int:
 # Successes at in-process destinations (tracking log, handlers) are recorded together, at most
 # this long after the first of them: one UPDATE instead of one per row. A crash in between sends
 # them again (at-least-once: handlers get the idempotency key; tracking lines carry event_id).
-# Successes at external receivers (webhooks, Zendesk, email) are recorded one by one at once.
+# Successes at external receivers are recorded as soon as their request is done (webhooks sent
+# concurrently: those that finished together, in one UPDATE).
 FLUSH_SECONDS = 0.5
 BATCHED_DESTINATIONS = ("tracking", "handler")
 
 
-def _send_batch(rows: list[OutboxDelivery]) -> list[tuple[int, str]]:
-    """Send claimed rows; return the (attempt, destination) chains that advanced."""
+def _send_batch(rows: list[OutboxDelivery]) -> tuple[list[tuple[int, str]], int]:
+    """Send claimed rows; return the (attempt, destination) chains that advanced and how many
+    rows were handed back unsent.
+
+    A claim holds at most one row per chain (an earlier pending row blocks a later one), so
+    rows sent concurrently never overtake each other within an attempt's destination.
+    """
+    from proctorhub.notifications.channels import prepare, preparer_for
+
+    prepare(rows)
+    concurrent = [row for row in rows if preparer_for(row.destination) is not None]
+    advanced, released = _send_concurrently(concurrent)
     broken: dict[str, timedelta] = {}
-    advanced: list[tuple[int, str]] = []
     done: list[OutboxDelivery] = []
     first_done = 0.0
     for row in rows:
+        if preparer_for(row.destination) is not None:
+            continue
         if row.destination in broken:
             # This destination just failed in this batch: don't wait on it row after row.
-            _release(row, broken[row.destination])
+            _release([row], broken[row.destination])
+            released += 1
             continue
         outcome = _send_one(row)
         if outcome == SENT and row.destination not in BATCHED_DESTINATIONS:
@@ -175,23 +190,68 @@ def _send_batch(rows: list[OutboxDelivery]) -> list[tuple[int, str]]:
             broken[row.destination] = backoff(1)
     _record_delivered(done)
     _summarize({row.event_id for row in rows})
-    return advanced
+    return advanced, released
+
+
+def _send_concurrently(rows: list[OutboxDelivery]) -> tuple[list[tuple[int, str]], int]:
+    """Prepare each row here (database reads), transmit them together on the send pool, then
+    record every outcome here. A destination that fails is not tried again in this batch."""
+    from proctorhub.notifications import transmit
+    from proctorhub.notifications.channels import preparer_for
+
+    advanced: list[tuple[int, str]] = []
+    unsent: list[OutboxDelivery] = []
+    jobs: list[tuple[str, transmit.Transmit]] = []
+    ready: list[OutboxDelivery] = []
+    refused: set[str] = set()
+    for row in rows:
+        if row.destination in refused:
+            unsent.append(row)
+            continue
+        try:
+            jobs.append((row.destination, preparer_for(row.destination)(row, row.event)))
+        except Exception as exc:  # noqa: BLE001 - same outcomes as a failed send
+            if _settle(row, exc) == FAILED:
+                refused.add(row.destination)
+            elif row.attempt_id is not None:
+                advanced.append((row.attempt_id, row.destination))
+            continue
+        ready.append(row)
+    for finished in transmit.run_all(jobs):
+        sent: list[OutboxDelivery] = []
+        for index, exc in finished:
+            row = ready[index]
+            if isinstance(exc, transmit.NotTried):
+                unsent.append(row)
+                continue
+            outcome = _settle(row, exc)
+            if outcome == SENT:
+                sent.append(row)
+            if outcome != FAILED and row.attempt_id is not None:
+                advanced.append((row.attempt_id, row.destination))
+        _record_delivered(sent)  # at once: a slow request must not hold back the others
+    _release(unsent, backoff(1))
+    return advanced, len(unsent)
 
 
 def _record_delivered(rows: list[OutboxDelivery]) -> None:
-    by_tries: dict[int, list[int]] = {}
-    for row in rows:
-        by_tries.setdefault(row.tries, []).append(row.pk)
-    now = timezone.now()
-    for tries, ids in by_tries.items():  # fenced on tries, like every outcome
+    for tries, ids in _by_tries(rows).items():  # fenced on tries, like every outcome
         OutboxDelivery.objects.filter(pk__in=ids, tries=tries).update(
-            state=State.DELIVERED, delivered_at=now, last_error="")
+            state=State.DELIVERED, delivered_at=timezone.now(), last_error="")
 
 
-def _release(row: OutboxDelivery, after: timedelta) -> None:
-    """Hand a claimed but unsent row back: not a try, due again shortly."""
-    OutboxDelivery.objects.filter(pk=row.pk, tries=row.tries).update(
-        tries=F("tries") - 1, next_attempt_at=timezone.now() + after)
+def _release(rows: list[OutboxDelivery], after: timedelta) -> None:
+    """Hand claimed but unsent rows back: not a try, due again shortly."""
+    for tries, ids in _by_tries(rows).items():
+        OutboxDelivery.objects.filter(pk__in=ids, tries=tries).update(
+            tries=F("tries") - 1, next_attempt_at=timezone.now() + after)
+
+
+def _by_tries(rows: list[OutboxDelivery]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for row in rows:
+        groups.setdefault(row.tries, []).append(row.pk)
+    return groups
 
 
 SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
@@ -201,27 +261,33 @@ def _send_one(row: OutboxDelivery) -> str:
     """Send one row; record a failure or a skip here, leave a success (SENT) to the caller."""
     from proctorhub.notifications.channels import sender_for
 
-    update: dict = {}
-    outcome = SKIPPED
     try:
         sender_for(row.destination)(row, row.event)
-    except GiveUp as exc:
+    except Exception as exc:  # noqa: BLE001 - _settle sorts out what the failure means
+        return _settle(row, exc)
+    return SENT
+
+
+def _settle(row: OutboxDelivery, exc: BaseException | None) -> str:
+    """Record what a send's exception means (nothing to record for a success: SENT)."""
+    if exc is None:
+        return SENT
+    update: dict = {}
+    outcome = FAILED
+    if isinstance(exc, GiveUp):
         update.update(state=State.DEAD, last_error=f"GiveUp: {exc}"[:2000])
         log.warning("outbox send refused; parked as dead", extra=_ids(row))
-        outcome = FAILED
-    except Skipped as exc:
+    elif isinstance(exc, Skipped):
         update.update(state=State.DELIVERED, delivered_at=timezone.now(),
                       last_error=f"skipped: {exc}"[:2000])
-    except Exception as exc:  # noqa: BLE001 - any failure is retried, then parked as dead
+        outcome = SKIPPED
+    else:  # any other failure is retried, then parked as dead
         update["last_error"] = f"{type(exc).__name__}: {exc}"[:2000]
         if row.tries >= max_tries():
             update["state"] = State.DEAD
         else:
             update["next_attempt_at"] = timezone.now() + backoff(row.tries)
         log.warning("outbox send failed", extra={**_ids(row), "error": type(exc).__name__})
-        outcome = FAILED
-    else:
-        return SENT
     # Fenced on tries: if our lease ran out and another runner claimed the row, it decides.
     OutboxDelivery.objects.filter(pk=row.pk, tries=row.tries).update(**update)
     return outcome

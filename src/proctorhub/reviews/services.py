@@ -92,13 +92,14 @@ def apply_review_locked(attempt: Attempt, review: NormalizedReview, *, provider:
                     {"attempt_id": attempt.pk, "attempt_code": attempt.attempt_code,
                      "review_status": review.status, "provider": provider,
                      "course_id": attempt.exam.course_id, "exam_id": attempt.exam_id,
-                     "applies": decision.action is not None},
+                     "content_id": attempt.exam.content_id, "applies": decision.action is not None},
                     attempt_id=attempt.pk, key=f"review.received:{attempt.pk}:{digest}")
         if review.status == "suspicious" and not from_staff and decision.action is not None:
             # Support hears once per suspicious provider review of a live, proctored attempt.
             outbox.emit("support.suspicious_review",
                         {"attempt_id": attempt.pk, "course_id": attempt.exam.course_id,
-                         "exam_id": attempt.exam_id, "review_status": review.status},
+                         "exam_id": attempt.exam_id, "content_id": attempt.exam.content_id,
+                         "review_status": review.status},
                         attempt_id=attempt.pk,
                         key=f"support.suspicious_review:{attempt.pk}:{digest}")
     return Applied(obj, False, old_status, attempt.status, note)

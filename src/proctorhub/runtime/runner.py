@@ -21,8 +21,19 @@ from proctorhub.reviews.abandoned import settle_abandoned_deliveries
 log = logging.getLogger(__name__)
 
 
-def run_once(*, sweep: bool = True) -> dict[str, int]:
-    sent = drain()
+#: Outbox rows one pass sends at most. A full pass means more rows are due (a backlog after an
+#: outage): the loop goes on at once instead of pausing ``poll_seconds``.
+PASS_LIMIT = 100
+
+
+def run_once(*, sweep: bool = True, backlog_seconds: float = 0.0) -> dict[str, int]:
+    """One pass; with ``backlog_seconds``, further passes while they come back full, for up to
+    that long (the Celery sweep task, which runs once per beat, uses this to drain a backlog)."""
+    sent = last = drain(PASS_LIMIT)
+    deadline = time.monotonic() + backlog_seconds
+    while last >= PASS_LIMIT and time.monotonic() < deadline:
+        last = drain(PASS_LIMIT)
+        sent += last
     counts = sweep_timed_out() if sweep else {}
     if sweep:
         counts["deliveries_abandoned"] = settle_abandoned_deliveries()
@@ -34,6 +45,7 @@ def run_forever(stop: threading.Event, *, poll_seconds: float = 1.0) -> None:
     last_sweep = 0.0
     while not stop.is_set():
         close_old_connections()
+        backlog = False
         try:
             now = time.monotonic()
             do_sweep = now - last_sweep >= sweep_every
@@ -42,9 +54,11 @@ def run_forever(stop: threading.Event, *, poll_seconds: float = 1.0) -> None:
                 last_sweep = now
             if any(result.values()):
                 log.info("background run", extra=result)
+            backlog = result["outbox_sent"] >= PASS_LIMIT
         except Exception:  # noqa: BLE001 - the loop must survive a bad row or a database blip
             log.exception("background runner iteration failed")
-        stop.wait(poll_seconds)
+        if not backlog:
+            stop.wait(poll_seconds)
     connections.close_all()
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from proctorhub.notifications.models import OutboxDelivery, OutboxEvent
 
 Sender = Callable[[OutboxDelivery, OutboxEvent], None]
+Preparer = Callable[[OutboxDelivery, OutboxEvent], Callable[[], None]]
 
 
 def _handler(delivery: OutboxDelivery, event: OutboxEvent) -> None:
@@ -22,6 +23,23 @@ def _handler(delivery: OutboxDelivery, event: OutboxEvent) -> None:
     if handler is None:
         raise GiveUp(f"no in-process handler is registered for {event.kind!r}")
     handler(event)
+
+
+def prepare(rows: list[OutboxDelivery]) -> None:
+    """Read once for a claimed batch what its senders would otherwise read row by row."""
+    from proctorhub.notifications.channels import webhooks
+
+    webhooks.attach_endpoints(rows)
+
+
+def preparer_for(destination: str) -> Preparer | None:
+    """The channels whose network call can run apart from their database reads (on the send
+    pool, several at once): ``prepare_send(delivery, event)`` returns that call."""
+    from proctorhub.notifications.channels import webhooks
+
+    if destination.startswith("webhook:"):
+        return webhooks.prepare_send
+    return None
 
 
 def sender_for(destination: str) -> Sender:

@@ -26,7 +26,8 @@ from proctorhub.notifications.channels.webhooks import _content_id
 from proctorhub.notifications.dispatch import Skipped
 from proctorhub.notifications.models import OutboxDelivery, OutboxEvent
 
-FIELDS = ("course_id", "exam_id", "attempt_id", "old_status", "review_status", "lms_user_id")
+FIELDS = ("course_id", "exam_id", "content_id", "attempt_id", "old_status", "review_status",
+          "lms_user_id")
 
 
 def line_for(event: OutboxEvent) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def line_for(event: OutboxEvent) -> dict[str, Any]:
             line[key] = p[key]
     if event.attempt_id is not None:
         line.setdefault("attempt_id", event.attempt_id)
-    if "exam_id" in p:
+    if "exam_id" in p and "content_id" not in p:  # events stored before payloads carried it
         line["content_id"] = _content_id(p["exam_id"])
     line["status"] = p.get("new_status") or p.get("status") or p.get("review_status")
     return line

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,9 +88,35 @@ def _session() -> requests.Session:
     return session
 
 
+def _endpoint_id(destination: str) -> int:
+    return int(destination.split(":", 1)[1])
+
+
+_UNSET = object()
+
+
+def attach_endpoints(rows: list[OutboxDelivery]) -> None:
+    """Read the endpoints of a claimed batch's webhook rows in one query (``send`` would read
+    each row's on its own); a row whose endpoint is gone gets ``None``."""
+    webhook_rows = [r for r in rows if r.destination.startswith("webhook:")]
+    if not webhook_rows:
+        return
+    found = WebhookEndpoint.objects.in_bulk({_endpoint_id(r.destination) for r in webhook_rows})
+    for row in webhook_rows:
+        row.webhook_endpoint = found.get(_endpoint_id(row.destination))
+
+
 def send(delivery: OutboxDelivery, event: OutboxEvent) -> None:
-    endpoint_id = int(delivery.destination.split(":", 1)[1])
-    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    prepare_send(delivery, event)()
+
+
+def prepare_send(delivery: OutboxDelivery, event: OutboxEvent) -> Callable[[], None]:
+    """Everything a send reads from the database, done here; the returned call only talks HTTP
+    (so the dispatcher may run it on another thread, several receivers at once)."""
+    endpoint_id = _endpoint_id(delivery.destination)
+    endpoint = getattr(delivery, "webhook_endpoint", _UNSET)
+    if endpoint is _UNSET:
+        endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
         raise GiveUp(f"webhook endpoint {endpoint_id} no longer exists")
     if not endpoint.is_active:
@@ -97,13 +124,18 @@ def send(delivery: OutboxDelivery, event: OutboxEvent) -> None:
     body = json.dumps(body_for(event), separators=(",", ":"), sort_keys=True, default=str)
     headers = signed_headers(endpoint.secret, delivery.idempotency_key, body)
     timeout = float(settings.CONFIG.webhooks.get("timeout_seconds", 10))
-    response = _session().post(endpoint.url, data=body.encode(), headers=headers,
+    url = endpoint.url
+    return lambda: _post(url, body, headers, timeout)
+
+
+def _post(url: str, body: str, headers: dict[str, str], timeout: float) -> None:
+    response = _session().post(url, data=body.encode(), headers=headers,
                                timeout=timeout, allow_redirects=False)
     status = response.status_code
     if 200 <= status < 300:
         return
     if status >= 500 or status in RETRY_STATUSES:
-        raise RetryLater(f"{endpoint.url} answered {status}")
+        raise RetryLater(f"{url} answered {status}")
     # 3xx (not followed: a redirect could leak the signed body elsewhere) and other 4xx won't
     # change on retry; parked as dead for the operator to fix and replay.
-    raise GiveUp(f"{endpoint.url} answered {status}: {response.text[:200]}")
+    raise GiveUp(f"{url} answered {status}: {response.text[:200]}")
