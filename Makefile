@@ -64,7 +64,7 @@ reliability: dev
 		PYTHON=$(BIN)/python scripts/run-tests.sh tests/reliability
 
 # Review callbacks over HTTP (gunicorn, 2 workers) and in-process, SQL per callback, the raw
-# floor, lifecycle, growth at 10k/100k attempts. Full run with the 1M point:
+# floor, lifecycle, outbox backlog drain, growth at 10k/100k attempts. Full run with the 1M point:
 #   make bench BENCH_ARGS="--sizes 10000,100000,1000000"
 BENCH_ARGS ?= --quick --growth
 bench: dev

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bench import outbox
+
 TARGETS = {
     "queries": 8, "floor_fraction": 0.40, "p99_ms": 50.0, "growth_ratio": 1.5,
 }
@@ -44,6 +46,14 @@ def table(results: list[dict]) -> str:
     add("HTTP / floor (2 conns)", lambda r: f"{r['floor']['http_fraction']:.0%}", ">= 40%")
     add("in-process / floor (1 conn)", lambda r: f"{r['floor']['inproc_fraction']:.0%}")
     add("lifecycle create->start->submit /s", lambda r: f"{r['lifecycle']['per_s']:.0f}")
+    add("outbox backlog: rows sent (webhooks), in s",
+        lambda r: "{:,} ({:,}), {:.1f}".format(r["outbox"]["rows_sent"],
+                                              r["outbox"]["webhook_backlog"],
+                                              r["outbox"]["drained_s"]))
+    add("outbox backlog: rows/s, default options", lambda r: f"{r['outbox']['rows_per_s']:.0f}")
+    for i, (threads, ms) in enumerate(outbox.REPLAYS):
+        add(f"  webhooks only: {threads} send thread(s), receiver {ms} ms, /s",
+            lambda r, i=i: f"{r['outbox']['replays'][i]['webhooks_per_s']:.0f}")
     sizes = sorted({p["attempts"] for r in results for p in (r.get("growth") or {}).get("points", [])})
     for size in sizes:
         def cell(r, size=size):

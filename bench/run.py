@@ -1,4 +1,5 @@
-"""proctorhub benchmark: review callbacks over HTTP and in-process, the raw floor, lifecycle, growth.
+"""proctorhub benchmark: review callbacks over HTTP and in-process, the raw floor, lifecycle,
+outbox drain, growth.
 
 ``python -m bench [--db sqlite|postgres] [--attempts N] [--concurrency C] [--quick] [--growth]``
 
@@ -22,6 +23,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from bench import outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -79,7 +82,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", default="10000,100000",
                     help="growth sizes (attempts in the database), comma-separated; add 1000000 "
                          "for the 1M point")
-    ap.add_argument("--only", choices=["growth"],
+    ap.add_argument("--outbox-callbacks", type=int,
+                    help="review callbacks whose webhooks make the outbox backlog "
+                         "(default 1000; 300 with --quick)")
+    ap.add_argument("--only", choices=["growth", "outbox"],
                     help="run only this phase (results go to <date>-<db>-only-<phase>.json)")
     ap.add_argument("--keep", action="store_true",
                     help=f"keep the database ({PG_DB} / the temporary SQLite file) for inspection")
@@ -97,7 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for db in dbs:
         cmd = [sys.executable, "-m", "bench.run", "--child", db, "--attempts", str(args.attempts),
-               "--concurrency", str(args.concurrency), "--sizes", args.sizes]
+               "--concurrency", str(args.concurrency), "--sizes", args.sizes,
+               "--outbox-callbacks",
+               str(args.outbox_callbacks or (300 if args.quick else 1000))]
         if args.quick:
             cmd.append("--quick")
         if args.growth:
@@ -170,7 +178,12 @@ def child(args) -> None:
         exam, _ = setup_base(0)
         result["growth"] = run_growth(db, exam, args.sizes)
         return finish(args, db, env, result, suffix="-only-growth")
-    exam, users = setup_base(n + n_inproc + n + 100 + n)
+    n_outbox = args.outbox_callbacks
+    if args.only == "outbox":
+        exam, users = setup_base(n_outbox)
+        result["outbox"] = outbox.run_outbox(env, make_attempts(exam, users, "W"))
+        return finish(args, db, env, result, suffix="-only-outbox")
+    exam, users = setup_base(n + n_inproc + n + 100 + n + n_outbox)
     http_ids = make_attempts(exam, users[:n], "H")
     inproc_ids = make_attempts(exam, users[n:n + n_inproc], "I")
     floor_ids = make_attempts(exam, users[n + n_inproc:2 * n + n_inproc], "F")
@@ -185,6 +198,7 @@ def child(args) -> None:
     log(f"floor: {result['floor']['two']['per_s']:.0f}/s (2 conns)")
     result["lifecycle"] = phase_lifecycle(100 if quick else 300)
     log(f"lifecycle: {result['lifecycle']['per_s']:.0f}/s")
+    result["outbox"] = outbox.run_outbox(env, make_attempts(exam, users[3 * n + n_inproc + 100:], "W"))
     if not quick or args.growth:
         result["growth"] = run_growth(db, exam, args.sizes)
     finish(args, db, env, result)
