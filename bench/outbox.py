@@ -20,6 +20,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from bench import procs
+
 
 class _Receiver(ThreadingHTTPServer):
     daemon_threads = True
@@ -133,12 +135,7 @@ def _drain_round(env: dict, rx: _Receiver, webhooks, *, threads: int | None, lat
     try:
         drained = _wait_drained(webhooks, started, timeout, worker)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        worker_log.close()
+        procs.stop(worker, worker_log)
     rows_sent = pending_before - pending.count()  # every destination's rows sent meanwhile
     return {"send_threads": threads or "default", "receiver_latency_ms": latency_ms,
             "drained_s": drained, "webhooks_per_s": backlog / drained if drained else None,

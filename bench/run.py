@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import outbox
+from bench import outbox, procs
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -398,12 +398,7 @@ def phase_http(env: dict, attempt_ids: list[int], concurrency: int, low_ids: lis
             text=True, cwd=ROOT, check=True)
         opened = json.loads(out.stdout)
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        server_log.close()
+        procs.stop(server, server_log)
     lats = data["latencies_ms"]
     statuses = data["statuses"]
     applied = Attempt.objects.filter(pk__in=attempt_ids).exclude(status="submitted").count()
