@@ -53,6 +53,28 @@ def test_broken_toml_is_a_clear_error(tmp_path, content, needle):
         config.load(_env(tmp_path, PROCTORHUB_CONFIG=str(path)))
 
 
+@pytest.mark.parametrize("toml, needle", [
+    ("[webhooks]\nsend_threads = \"8\"\n", r"\[webhooks\] send_threads must be a whole number >= 1, not '8'"),
+    ("[webhooks]\nsend_threads = 0\n", r"send_threads must be a whole number >= 1, not 0"),
+    ("[webhooks]\ntimeout_seconds = -1\n", r"\[webhooks\] timeout_seconds must be a number"),
+    ("[outbox]\nbatch_size = 2.5\n", r"\[outbox\] batch_size must be a whole number"),
+    ("[outbox]\nbase_delay_seconds = true\n", r"\[outbox\] base_delay_seconds must be a number"),
+])
+def test_outbox_numbers_are_checked_at_start(tmp_path, toml, needle):
+    path = tmp_path / "outbox.toml"
+    path.write_text(toml)
+    with pytest.raises(config.ConfigError, match=needle):
+        config.load(_env(tmp_path, PROCTORHUB_CONFIG=str(path)))
+
+
+def test_outbox_numbers_may_be_fractions_where_they_are_seconds(tmp_path):
+    path = tmp_path / "outbox.toml"
+    path.write_text("[outbox]\nbase_delay_seconds = 0.25\n[webhooks]\ntimeout_seconds = 0.3\n"
+                    "send_threads = 2\n")
+    cfg = config.load(_env(tmp_path, PROCTORHUB_CONFIG=str(path)))
+    assert cfg.outbox["base_delay_seconds"] == 0.25 and cfg.webhooks["send_threads"] == 2
+
+
 def test_missing_config_file_is_a_clear_error(tmp_path):
     with pytest.raises(config.ConfigError, match="does not exist"):
         config.load(_env(tmp_path, PROCTORHUB_CONFIG=str(tmp_path / "nope.toml")))

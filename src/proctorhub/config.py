@@ -186,5 +186,29 @@ def _load_notifications(cfg: Config, data: dict[str, Any], environ: dict[str, st
     zd = cfg.zendesk
     if (zd["subdomain"] or zd["api_url"]) and not (zd["email"] and zd["token"]):
         raise ConfigError("[zendesk] needs email and token (or ZENDESK_TOKEN) with subdomain/api_url")
+    _check_numbers(cfg)
     if isinstance(cfg.email.get("template_dirs"), str):
         cfg.email["template_dirs"] = [cfg.email["template_dirs"]]
+
+
+#: Settings the outbox reads as numbers, by section; whole numbers among them, and least values
+#: other than 0.
+NUMBERS = {"outbox": tuple(DEFAULT_OUTBOX), "webhooks": ("timeout_seconds", "send_threads")}
+WHOLE_NUMBERS = {"max_tries", "batch_size", "send_threads"}
+LEAST = {"max_tries": 1, "batch_size": 1, "send_threads": 1, "timeout_seconds": 0.001}
+
+
+def _check_numbers(cfg: Config) -> None:
+    """Refuse a non-numeric or out-of-range outbox setting at start, not in the worker later."""
+    problems = []
+    for section, keys in NUMBERS.items():
+        for key in keys:
+            value = getattr(cfg, section).get(key)
+            whole = key in WHOLE_NUMBERS
+            least = LEAST.get(key, 0)
+            number = isinstance(value, int if whole else int | float)
+            if not number or isinstance(value, bool) or value < least:
+                kind = "a whole number" if whole else "a number"
+                problems.append(f"[{section}] {key} must be {kind} >= {least}, not {value!r}")
+    if problems:
+        raise ConfigError("; ".join(problems))
