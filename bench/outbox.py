@@ -67,8 +67,12 @@ REPLAYS = ((1, 0), (8, 0), (1, 20), (8, 20))
 def phase_outbox(env: dict, attempt_ids: list[int], *, timeout: float = 300.0) -> dict:
     """The whole backlog (every destination: in a full run also the tracking and email rows the
     earlier phases left, since their server ran without a runner) drained with the default
-    options until no webhook row is pending, then the webhook rows replayed with one and eight send threads against a receiver answering at once and one
-    answering after 20 ms (an LMS across a network)."""
+    options until no webhook row is pending, then the webhook rows replayed (REPLAYS) with one
+    and eight send threads against a receiver answering at once and one answering after 20 ms
+    (an LMS across a network)."""
+    from django.utils import timezone
+
+    from bench.run import phase_inproc  # bench.run imports this module
     from proctorhub.notifications.models import OutboxDelivery, State, WebhookEndpoint
 
     rx_secret = "whsec_" + "YmVuY2gtd2ViaG9vay1zZWNyZXQtMzJieXRlcyE="
@@ -84,7 +88,7 @@ def phase_outbox(env: dict, attempt_ids: list[int], *, timeout: float = 300.0) -
         first = _drain_round(env, rx, webhooks, threads=None, latency_ms=0, timeout=timeout)
         result.update(first, replays=[])
         for threads, latency_ms in REPLAYS:
-            webhooks.update(state=State.PENDING, tries=0, next_attempt_at=timezone_now(),
+            webhooks.update(state=State.PENDING, tries=0, next_attempt_at=timezone.now(),
                             delivered_at=None, last_error="")
             result["replays"].append(_drain_round(env, rx, webhooks, threads=threads,
                                                   latency_ms=latency_ms, timeout=timeout))
@@ -94,18 +98,6 @@ def phase_outbox(env: dict, attempt_ids: list[int], *, timeout: float = 300.0) -
     result["runner"] = ("proctorhub worker --embedded, receiver on loopback (HTTP/1.1 "
                         "keep-alive, verifies signatures); first drain with default options")
     return result
-
-
-def phase_inproc(attempt_ids: list[int]) -> dict:
-    from bench.run import phase_inproc as post_reviews
-
-    return post_reviews(attempt_ids)
-
-
-def timezone_now():
-    from django.utils import timezone
-
-    return timezone.now()
 
 
 def _drain_round(env: dict, rx: _Receiver, webhooks, *, threads: int | None, latency_ms: int,

@@ -117,7 +117,8 @@ def _record_change(attempt: Attempt, old: Status, new: Status, by: ActedBy, reas
     outbox.emit("attempt.status_changed",
          {"attempt_id": attempt.pk, "attempt_code": attempt.attempt_code,
           "course_id": attempt.exam.course_id, "exam_id": attempt.exam_id,
-          "content_id": attempt.exam.content_id, "lms_user_id": attempt.user.lms_user_id, "old_status": old.value,
+          "content_id": attempt.exam.content_id, "lms_user_id": attempt.user.lms_user_id,
+          "old_status": old.value,
           "new_status": new.value, "actor": by.actor.value, "reason": reason,
           "time": timezone.now().isoformat()},
          attempt_id=attempt.pk, attempt=attempt)

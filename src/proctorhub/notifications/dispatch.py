@@ -159,17 +159,17 @@ def _send_batch(rows: list[OutboxDelivery]) -> tuple[list[tuple[int, str]], int]
     A claim holds at most one row per chain (an earlier pending row blocks a later one), so
     rows sent concurrently never overtake each other within an attempt's destination.
     """
-    from proctorhub.notifications.channels import prepare, preparer_for
+    from proctorhub.notifications.channels import preparer_for
 
-    prepare(rows)
-    concurrent = [row for row in rows if preparer_for(row.destination) is not None]
+    concurrent: list[OutboxDelivery] = []
+    one_by_one: list[OutboxDelivery] = []
+    for row in rows:
+        (one_by_one if preparer_for(row.destination) is None else concurrent).append(row)
     advanced, released = _send_concurrently(concurrent)
     broken: dict[str, timedelta] = {}
     done: list[OutboxDelivery] = []
     first_done = 0.0
-    for row in rows:
-        if preparer_for(row.destination) is not None:
-            continue
+    for row in one_by_one:
         if row.destination in broken:
             # This destination just failed in this batch: don't wait on it row after row.
             _release([row], broken[row.destination])
@@ -197,8 +197,11 @@ def _send_concurrently(rows: list[OutboxDelivery]) -> tuple[list[tuple[int, str]
     """Prepare each row here (database reads), transmit them together on the send pool, then
     record every outcome here. A destination that fails is not tried again in this batch."""
     from proctorhub.notifications import transmit
-    from proctorhub.notifications.channels import preparer_for
+    from proctorhub.notifications.channels import prepare, preparer_for
 
+    if not rows:
+        return [], 0
+    prepare(rows)
     advanced: list[tuple[int, str]] = []
     unsent: list[OutboxDelivery] = []
     jobs: list[tuple[str, transmit.Transmit]] = []
